@@ -1,0 +1,2 @@
+// Debian's libsqlite3-dev: snapshots are SQLite files.
+#include <sqlite3.h>

@@ -1,0 +1,189 @@
+import EtcdProto
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
+
+/// A client of etcd's v3 API: key-value, watch, lease, cluster and maintenance calls over gRPC.
+///
+/// The client keeps one HTTP/2 connection per endpoint and sends each call to the endpoint it
+/// currently prefers. When that endpoint is unreachable (gRPC `unavailable`) it is set aside and the
+/// next one is preferred; calls that are safe to repeat (reads, status, member list) are retried on
+/// the next endpoint within the call's deadline, while writes are never repeated, because the first
+/// attempt may have been applied. Watches and lease keep-alives resume on another endpoint by
+/// themselves (see ``watch(_:options:)`` and ``keepAlive(leaseID:)``).
+///
+/// ```swift
+/// let client = try EtcdClient(endpoints: ["127.0.0.1:2379"])
+/// defer { Task { await client.close() } }
+/// try await client.put("greeting", "hello")
+/// let value = try await client.get("greeting").kvs.first?.value
+/// ```
+public final class EtcdClient: Sendable {
+    /// How the client connects and how long it waits.
+    public struct Configuration: Sendable {
+        /// The deadline of one unary call, retries included (etcdctl's `--command-timeout`).
+        public var requestTimeout: Duration = .seconds(5)
+        /// How long a new connection may take (etcdctl's `--dial-timeout`).
+        public var dialTimeout: Duration = .seconds(2)
+        /// The interval of HTTP/2 keep-alive pings while calls are open; nil disables them.
+        /// A watch on a dead server is noticed within `keepaliveTime + keepaliveTimeout`.
+        public var keepaliveTime: Duration? = .seconds(10)
+        /// How long to wait for a keep-alive ping's answer.
+        public var keepaliveTimeout: Duration = .seconds(5)
+        /// The longest pause between two attempts to reconnect a watch or keep-alive stream.
+        public var maxStreamRetryBackoff: Duration = .seconds(2)
+        /// gRPC metadata sent with every call (the auth token, once authenticated).
+        public var metadata: Metadata = [:]
+
+        public init() {}
+    }
+
+    /// The endpoints, in the order given.
+    public let endpoints: [Endpoint]
+    /// The configuration the client was created with.
+    public let configuration: Configuration
+    private let connections: [EndpointConnection]
+    private let preference = Mutex(EndpointPreference())
+
+    /// Creates a client for `endpoints` (`host:port`, `http://host:port`); connects lazily.
+    public convenience init(endpoints: [String], configuration: Configuration = Configuration()) throws {
+        try self.init(endpoints: endpoints.map { try Endpoint(parsing: $0) }, configuration: configuration)
+    }
+
+    /// Creates a client for `endpoints`; connects lazily.
+    public init(endpoints: [Endpoint], configuration: Configuration = Configuration()) throws {
+        guard !endpoints.isEmpty else { throw EtcdClientError.noEndpoints }
+        if let secure = endpoints.first(where: \.usesTLS) { throw EtcdClientError.tlsNotSupported(secure) }
+        self.endpoints = endpoints
+        self.configuration = configuration
+        connections = try endpoints.map { try EndpointConnection(endpoint: $0, configuration: configuration) }
+    }
+
+    /// Closes every connection after the calls in flight end; later calls fail with `closed`.
+    public func close() async {
+        preference.withLock { $0.closed = true }
+        for connection in connections { await connection.close() }
+    }
+
+    /// Runs `body` with a new client and closes it afterwards, also when `body` throws.
+    public static func withClient<Result: Sendable>(
+        endpoints: [String],
+        configuration: Configuration = Configuration(),
+        _ body: (EtcdClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try EtcdClient(endpoints: endpoints, configuration: configuration)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    // MARK: - Calls
+
+    /// The gRPC client of the endpoint currently preferred, with its index.
+    func preferredConnection() throws(EtcdClientError) -> (index: Int, client: GRPCClient<HTTP2ClientTransport.Posix>) {
+        let (closed, index) = preference.withLock { ($0.closed, $0.preferred) }
+        if closed { throw .closed }
+        return (index, connections[index].client)
+    }
+
+    /// The gRPC client of endpoint `index`.
+    func connection(_ index: Int) throws(EtcdClientError) -> GRPCClient<HTTP2ClientTransport.Posix> {
+        if preference.withLock({ $0.closed }) { throw .closed }
+        return connections[index].client
+    }
+
+    /// Sets endpoint `index` aside after it failed, so that the next call prefers the next one.
+    func endpointFailed(_ index: Int) {
+        preference.withLock { state in
+            if state.preferred == index { state.preferred = (index + 1) % connections.count }
+        }
+    }
+
+    /// Runs one unary call on the preferred endpoint within the request deadline.
+    ///
+    /// - Parameter idempotent: whether the call may be repeated on another endpoint after an
+    ///   `unavailable` answer. Only reads and other calls without effects may say true.
+    func unary<Response: Sendable>(
+        idempotent: Bool,
+        _ call: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> Response
+    ) async throws -> Response {
+        let deadline = ContinuousClock.now + configuration.requestTimeout
+        var attempts = 0
+        while true {
+            let (index, client) = try preferredConnection()
+            var options = CallOptions.defaults
+            options.timeout = deadline - ContinuousClock.now
+            do {
+                return try await call(client, options)
+            } catch let error as RPCError {
+                let unreachable = error.code == .unavailable
+                if unreachable { endpointFailed(index) }
+                attempts += 1
+                let timeLeft = deadline - ContinuousClock.now
+                if unreachable && idempotent && timeLeft > .milliseconds(50) {
+                    // A full round over the endpoints without success: pause before the next round.
+                    if attempts % connections.count == 0 {
+                        try await Task.sleep(for: min(.milliseconds(100 * attempts), timeLeft / 2))
+                    }
+                    continue
+                }
+                throw EtcdClient.translate(error)
+            }
+        }
+    }
+
+    /// etcd's error for a gRPC error, with transport failures named as such.
+    static func translate(_ error: RPCError) -> EtcdError {
+        let known = EtcdError(error)
+        guard known.code == .other else { return known }
+        switch error.code {
+        case .unavailable: return EtcdError(code: .unavailable, grpcCode: error.code, message: error.message)
+        case .deadlineExceeded:
+            return EtcdError(code: .deadlineExceeded, grpcCode: error.code, message: "context deadline exceeded")
+        default: return known
+        }
+    }
+
+    var metadata: Metadata { configuration.metadata }
+}
+
+/// Which endpoint calls go to.
+private struct EndpointPreference {
+    var preferred = 0
+    var closed = false
+}
+
+/// One endpoint's gRPC client and the task that runs its connections.
+private final class EndpointConnection: Sendable {
+    let client: GRPCClient<HTTP2ClientTransport.Posix>
+    private let runner: Task<Void, Never>
+
+    init(endpoint: Endpoint, configuration: EtcdClient.Configuration) throws {
+        var transportConfig = HTTP2ClientTransport.Posix.Config.defaults
+        transportConfig.connection.keepalive = configuration.keepaliveTime.map {
+            .init(time: $0, timeout: configuration.keepaliveTimeout, allowWithoutCalls: false)
+        }
+        transportConfig.backoff.initial = .milliseconds(100)
+        transportConfig.backoff.max = configuration.dialTimeout
+        let target: any ResolvableTarget = endpoint.host.contains(":")
+            ? .ipv6(address: endpoint.host, port: endpoint.port)
+            : (endpoint.host.first?.isNumber == true
+                ? .ipv4(address: endpoint.host, port: endpoint.port)
+                : .dns(host: endpoint.host, port: endpoint.port))
+        let transport = try HTTP2ClientTransport.Posix(
+            target: target, transportSecurity: .plaintext, config: transportConfig)
+        let client = GRPCClient(transport: transport)
+        self.client = client
+        runner = Task { try? await client.runConnections() }
+    }
+
+    func close() async {
+        client.beginGracefulShutdown()
+        await runner.value
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// One etcd member running as a child process on loopback, for process-level tests.
+///
+/// By default it runs Debian's reference etcd (`/usr/bin/etcd`, or `$ETCD_BIN`); pass another
+/// `executable` to run ours with the same flags, which is what differential tests do.
+public final class EtcdMember: Sendable {
+    /// The reference etcd binary: `$ETCD_BIN` if set, else Debian's `/usr/bin/etcd`.
+    public static var referenceExecutable: String {
+        ProcessInfo.processInfo.environment["ETCD_BIN"] ?? "/usr/bin/etcd"
+    }
+
+    /// The member's name (`--name`).
+    public let name: String
+    /// The loopback port clients use (gRPC and HTTP share it, as in etcd).
+    public let clientPort: Int
+    /// The loopback port peers use.
+    public let peerPort: Int
+    /// The member's data directory.
+    public let dataDir: String
+    /// The running process.
+    public let process: ChildProcess
+    /// The executable and arguments it was started with, to restart it the same way.
+    private let executable: String
+    private let arguments: [String]
+    private let directory: TemporaryDirectory
+
+    /// `127.0.0.1:<clientPort>`, the form etcdctl's `--endpoints` takes.
+    public var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
+
+    private init(
+        name: String, clientPort: Int, peerPort: Int, dataDir: String, process: ChildProcess,
+        executable: String, arguments: [String], directory: TemporaryDirectory
+    ) {
+        self.name = name
+        self.clientPort = clientPort
+        self.peerPort = peerPort
+        self.dataDir = dataDir
+        self.process = process
+        self.executable = executable
+        self.arguments = arguments
+        self.directory = directory
+    }
+
+    /// Starts a single-member cluster in `directory` and waits until `/health` reports healthy.
+    ///
+    /// Retries with new ports if the process dies early (another process may take a free port
+    /// between allocation and bind).
+    public static func start(
+        in directory: TemporaryDirectory,
+        name: String = "default",
+        executable: String = EtcdMember.referenceExecutable,
+        extraArguments: [String] = [],
+        timeout: Duration = .seconds(30)
+    ) async throws -> EtcdMember {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let ports = try FreePorts.allocate(2)
+            let peerURL = "http://127.0.0.1:\(ports[1])"
+            let clientURL = "http://127.0.0.1:\(ports[0])"
+            let dataDir = directory.appending("\(name).etcd")
+            let arguments = [
+                "--name", name, "--data-dir", dataDir,
+                "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+                "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+                "--initial-cluster", "\(name)=\(peerURL)", "--initial-cluster-state", "new",
+            ] + extraArguments
+            let process = try ChildProcess(
+                name: name, executable: executable, arguments: arguments,
+                logPath: directory.appending("\(name)-\(attempt).log"))
+            let member = EtcdMember(
+                name: name, clientPort: ports[0], peerPort: ports[1], dataDir: dataDir, process: process,
+                executable: executable, arguments: arguments, directory: directory)
+            do {
+                try await member.waitUntilHealthy(timeout: timeout)
+                return member
+            } catch let error as TestSupportError {
+                guard case .processExited = error, attempt < 3 else {
+                    await process.stop()
+                    throw error
+                }
+                try? FileManager.default.removeItem(atPath: dataDir)
+            }
+        }
+    }
+
+    /// Waits until `GET /health` answers `"health":"true"`; fails early if the process exits.
+    public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil("\(name) to report healthy on port \(clientPort)", timeout: timeout) {
+            try process.checkRunning()
+            let response = try HTTPProbe.get(port: clientPort, path: "/health")
+            return response.status == 200 && response.body.contains("\"health\":\"true\"")
+        }
+    }
+
+    /// Starts the member again with the same ports, data dir and flags (after it was stopped or
+    /// killed) and waits until it is healthy; the returned value stands for the new process.
+    public func restarted(timeout: Duration = .seconds(30)) async throws -> EtcdMember {
+        let restarts = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?
+            .filter { $0.hasPrefix("\(name)-") }.count ?? 0
+        let process = try ChildProcess(
+            name: name, executable: executable, arguments: arguments,
+            logPath: directory.appending("\(name)-\(restarts + 1).log"))
+        let member = EtcdMember(
+            name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
+            executable: executable, arguments: arguments, directory: directory)
+        do {
+            try await member.waitUntilHealthy(timeout: timeout)
+        } catch {
+            await process.stop()
+            throw error
+        }
+        return member
+    }
+
+    /// Stops the member (SIGTERM, then SIGKILL after `grace`).
+    public func stop(grace: Duration = .seconds(10)) async {
+        await process.stop(grace: grace)
+    }
+}
