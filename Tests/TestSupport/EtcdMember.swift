@@ -43,9 +43,6 @@ public final class EtcdMember: Sendable {
     }
 
     /// Starts a single-member cluster in `directory` and waits until `/health` reports healthy.
-    ///
-    /// Retries with new ports if the process dies early (another process may take a free port
-    /// between allocation and bind).
     public static func start(
         in directory: TemporaryDirectory,
         name: String = "default",
@@ -53,36 +50,33 @@ public final class EtcdMember: Sendable {
         extraArguments: [String] = [],
         timeout: Duration = .seconds(30)
     ) async throws -> EtcdMember {
-        var attempt = 0
-        while true {
-            attempt += 1
-            let ports = try FreePorts.allocate(2)
-            let peerURL = "http://127.0.0.1:\(ports[1])"
-            let clientURL = "http://127.0.0.1:\(ports[0])"
-            let dataDir = directory.appending("\(name).etcd")
-            let arguments = [
-                "--name", name, "--data-dir", dataDir,
-                "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-                "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-                "--initial-cluster", "\(name)=\(peerURL)", "--initial-cluster-state", "new",
-            ] + extraArguments
-            let process = try ChildProcess(
-                name: name, executable: executable, arguments: arguments,
-                logPath: directory.appending("\(name)-\(attempt).log"))
-            let member = EtcdMember(
-                name: name, clientPort: ports[0], peerPort: ports[1], dataDir: dataDir, process: process,
-                executable: executable, arguments: arguments, directory: directory)
-            do {
-                try await member.waitUntilHealthy(timeout: timeout)
-                return member
-            } catch let error as TestSupportError {
-                guard case .processExited = error, attempt < 3 else {
-                    await process.stop()
-                    throw error
-                }
-                try? FileManager.default.removeItem(atPath: dataDir)
-            }
-        }
+        try await EtcdCluster.start(
+            in: directory, names: [name], executable: executable, extraArguments: extraArguments,
+            timeout: timeout
+        ).members[0]
+    }
+
+    /// Starts the process of one member of a new cluster, without waiting for it.
+    static func launch(
+        name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String,
+        executable: String, extraArguments: [String], directory: TemporaryDirectory
+    ) throws -> EtcdMember {
+        let peerURL = "http://127.0.0.1:\(peerPort)"
+        let clientURL = "http://127.0.0.1:\(clientPort)"
+        let dataDir = directory.appending("\(name).etcd")
+        let arguments = [
+            "--name", name, "--data-dir", dataDir,
+            "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+            "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+            "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
+            "--initial-cluster-token", token,
+        ] + extraArguments
+        let process = try ChildProcess(
+            name: name, executable: executable, arguments: arguments,
+            logPath: directory.appending("\(name)-1.log"))
+        return EtcdMember(
+            name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
+            executable: executable, arguments: arguments, directory: directory)
     }
 
     /// Waits until `GET /health` answers `"health":"true"`; fails early if the process exits.

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Several etcd members forming one cluster on loopback, for process-level tests.
+public struct EtcdCluster: Sendable {
+    /// The members, in the order of their names; replace one with its `restarted()` value.
+    public var members: [EtcdMember]
+
+    /// Every member's client endpoint, comma separated, as etcdctl's `--endpoints` takes them.
+    public var endpoints: String { members.map(\.clientEndpoint).joined(separator: ",") }
+
+    /// Starts a cluster of `size` members named n1, n2, ... and waits until each is healthy.
+    public static func start(
+        in directory: TemporaryDirectory,
+        size: Int,
+        executable: String = EtcdMember.referenceExecutable,
+        extraArguments: [String] = [],
+        timeout: Duration = .seconds(60)
+    ) async throws -> EtcdCluster {
+        try await start(
+            in: directory, names: (1...size).map { "n\($0)" }, executable: executable,
+            extraArguments: extraArguments, timeout: timeout)
+    }
+
+    /// Starts members with the given names. If a member dies while starting (a port chosen as free
+    /// was taken meanwhile), the whole cluster is started again on new ports, at most three times.
+    static func start(
+        in directory: TemporaryDirectory,
+        names: [String],
+        executable: String,
+        extraArguments: [String],
+        timeout: Duration
+    ) async throws -> EtcdCluster {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let ports = try FreePorts.allocate(2 * names.count)
+            let initialCluster = names.indices
+                .map { "\(names[$0])=http://127.0.0.1:\(ports[2 * $0 + 1])" }
+                .joined(separator: ",")
+            var members: [EtcdMember] = []
+            do {
+                for (index, name) in names.enumerated() {
+                    members.append(try EtcdMember.launch(
+                        name: name, clientPort: ports[2 * index], peerPort: ports[2 * index + 1],
+                        initialCluster: initialCluster, token: "test-\(directory.path.hashValue)",
+                        executable: executable, extraArguments: extraArguments, directory: directory))
+                }
+                for member in members { try await member.waitUntilHealthy(timeout: timeout) }
+                return EtcdCluster(members: members)
+            } catch {
+                for member in members { await member.stop() }
+                guard let harnessError = error as? TestSupportError, case .processExited = harnessError,
+                      attempt < 3
+                else { throw error }
+                for name in names { try? FileManager.default.removeItem(atPath: directory.appending("\(name).etcd")) }
+            }
+        }
+    }
+
+    /// Stops every member.
+    public func stop() async {
+        for member in members { await member.stop() }
+    }
+}
