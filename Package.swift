@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "EtcdProto", targets: ["EtcdProto"]),
         .library(name: "EtcdClient", targets: ["EtcdClient"]),
+        .executable(name: "etcdctl", targets: ["EtcdCtl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -34,6 +35,11 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]
         ),
+        // etcdctl 3.4's v3 command line over EtcdClient.
+        .executableTarget(
+            name: "EtcdCtl",
+            dependencies: ["EtcdClient", "EtcdProto"]
+        ),
         // Debian's libsqlite3: snapshots are SQLite files.
         .systemLibrary(
             name: "CSQLite",
@@ -58,6 +64,10 @@ let package = Package(
         .testTarget(
             name: "EtcdClientTests",
             dependencies: ["EtcdClient", "TestSupport"]
+        ),
+        .testTarget(
+            name: "EtcdCtlTests",
+            dependencies: ["EtcdCtl", "TestSupport"]
         ),
         .testTarget(
             name: "CSQLiteTests",

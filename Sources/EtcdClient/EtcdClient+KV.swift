@@ -18,8 +18,13 @@ extension EtcdClient {
     @discardableResult
     public func put(_ key: some EtcdBytesConvertible, _ value: some EtcdBytesConvertible,
                     _ options: PutOption...) async throws -> Etcdserverpb_PutResponse {
-        let request = PutOption.request(key, value, options)
-        return try await unary(idempotent: false) { client, options in
+        try await put(PutOption.request(key, value, options))
+    }
+
+    /// Sends a put request as given.
+    @discardableResult
+    public func put(_ request: Etcdserverpb_PutRequest) async throws -> Etcdserverpb_PutResponse {
+        try await unary(idempotent: false) { client, options in
             try await Etcdserverpb_KV.Client(wrapping: client).put(request, metadata: metadata, options: options)
         }
     }
@@ -27,8 +32,13 @@ extension EtcdClient {
     /// Deletes a key, or a range of keys.
     @discardableResult
     public func delete(_ key: some EtcdBytesConvertible, _ options: DeleteOption...) async throws -> Etcdserverpb_DeleteRangeResponse {
-        let request = DeleteOption.request(key, options)
-        return try await unary(idempotent: false) { client, options in
+        try await delete(DeleteOption.request(key, options))
+    }
+
+    /// Sends a delete request as given.
+    @discardableResult
+    public func delete(_ request: Etcdserverpb_DeleteRangeRequest) async throws -> Etcdserverpb_DeleteRangeResponse {
+        try await unary(idempotent: false) { client, options in
             try await Etcdserverpb_KV.Client(wrapping: client).deleteRange(request, metadata: metadata, options: options)
         }
     }

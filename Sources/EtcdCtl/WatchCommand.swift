@@ -1,0 +1,69 @@
+import EtcdClient
+import EtcdProto
+import Foundation
+
+/// `etcdctl watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]`.
+enum WatchCommand {
+    static let flags: [FlagSpec] = [
+        .init(name: "interactive", shorthand: "i", kind: .bool, defaultValue: "false"),
+        .init(name: "prefix", kind: .bool, defaultValue: "false"),
+        .init(name: "rev", kind: .value, defaultValue: "0"),
+        .init(name: "prev-kv", kind: .bool, defaultValue: "false"),
+    ]
+
+    static func run(_ invocation: Invocation) async throws {
+        guard !invocation.flags.bool("interactive") else {
+            throw CommandError.badFeature("interactive watch is not supported yet")
+        }
+        var arguments = invocation.arguments
+        let environment = ProcessInfo.processInfo.environment
+        if let key = environment["ETCDCTL_WATCH_KEY"], arguments.isEmpty {
+            arguments = [key] + (environment["ETCDCTL_WATCH_RANGE_END"].map { [$0] } ?? [])
+        } else if environment["ETCDCTL_WATCH_KEY"] == nil, let end = environment["ETCDCTL_WATCH_RANGE_END"], !end.isEmpty {
+            throw CommandError.badArguments("ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END=\(goQuote(end))")
+        }
+        guard !arguments.isEmpty, arguments.count <= 2 else {
+            throw CommandError.badArguments("bad or no key is provided")
+        }
+        var request = Etcdserverpb_WatchCreateRequest()
+        request.key = Data(arguments[0].utf8)
+        if arguments.count == 2 {
+            if invocation.flags.bool("prefix") {
+                throw CommandError.badArguments("`range_end` and `--prefix` are mutually exclusive")
+            }
+            request.rangeEnd = Data(arguments[1].utf8)
+        } else if invocation.flags.bool("prefix") {
+            if request.key.isEmpty { request.key = Data([0]); request.rangeEnd = Data([0]) }
+            else { request.rangeEnd = prefixRangeEnd(request.key) }
+        }
+        request.startRevision = Int64(invocation.flags["rev"]) ?? 0
+        request.prevKv = invocation.flags.bool("prev-kv")
+        let command = invocation.flags.afterDashes ?? []
+
+        do {
+            for try await response in try invocation.client().watch(request) {
+                try invocation.display.watch(response)
+                if !command.isEmpty { try runCommand(command, for: response) }
+            }
+        } catch let error as EtcdError where error.code == .compacted || error.code == .watchCanceled {
+            throw CommandError.interrupted("watch is canceled by the server")
+        }
+    }
+
+    /// Runs the exec command once per event with ETCDCTL_WATCH_* describing it, as etcdctl does.
+    private static func runCommand(_ command: [String], for response: Etcdserverpb_WatchResponse) throws {
+        for event in response.events {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = command
+            var environment = ProcessInfo.processInfo.environment
+            environment["ETCDCTL_WATCH_REVISION"] = "\(response.header.revision)"
+            environment["ETCDCTL_WATCH_EVENT_TYPE"] = event.type == .put ? "PUT" : "DELETE"
+            environment["ETCDCTL_WATCH_KEY"] = String(decoding: event.kv.key, as: UTF8.self)
+            environment["ETCDCTL_WATCH_VALUE"] = String(decoding: event.kv.value, as: UTF8.self)
+            process.environment = environment
+            try process.run()
+            process.waitUntilExit()
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The same etcdctl command lines through Debian's etcdctl 3.4 and through ours, each against its
+/// own fresh reference etcd fed the same commands in the same order: stdout, stderr and exit code
+/// must match once member and cluster ids, ports, lease ids and timings are replaced by placeholders.
+@Suite(.serialized) struct EtcdctlDifferentialTests {
+    @Test func commandTableMatchesTheReferenceEtcdctl() async throws {
+        try await TemporaryDirectory.with(prefix: "etcdctl-diff") { directory in
+            // Two servers with the same name and history; only their ids and ports differ.
+            let otherDirectory = try TemporaryDirectory(prefix: "etcdctl-diff-ours")
+            defer { otherDirectory.remove() }
+            let referenceServer = try await EtcdMember.start(in: directory)
+            let oursServer = try await EtcdMember.start(in: otherDirectory)
+            defer { Task { await referenceServer.stop(); await oursServer.stop() } }
+            var reference = try await Side(etcdctl: "/usr/bin/etcdctl", server: referenceServer)
+            var ours = try await Side(etcdctl: try oursEtcdctlPath(), server: oursServer)
+
+            var mismatches: [String] = []
+            for testCase in EtcdctlCase.table {
+                let expected = try reference.run(testCase)
+                let actual = try ours.run(testCase)
+                if expected != actual {
+                    mismatches.append("""
+                        $ etcdctl \(testCase.command)\(testCase.stdin.map { " <<< \(String(reflecting: $0))" } ?? "")
+                        reference: exit \(expected.exitCode)\n\(expected.stdout)\(expected.stderr)
+                        ours:      exit \(actual.exitCode)\n\(actual.stdout)\(actual.stderr)
+                        """)
+                }
+            }
+            #expect(mismatches.isEmpty, "\(mismatches.count) of \(EtcdctlCase.table.count) command lines differ:\n\(mismatches.joined(separator: "\n\n"))")
+            #expect(EtcdctlCase.table.count >= 100)
+        }
+    }
+}
+
+/// One etcdctl command line of the table.
+struct EtcdctlCase {
+    var command: String
+    var stdin: String? = nil
+    /// Usage errors print the command's help on stdout; we compare stderr and the exit code only.
+    var stdoutCompared = true
+
+    static let formats = ["simple", "json", "fields"]
+
+    static let table: [EtcdctlCase] = {
+        var cases: [EtcdctlCase] = []
+        func add(_ command: String, stdin: String? = nil, stdoutCompared: Bool = true) {
+            cases.append(EtcdctlCase(command: command, stdin: stdin, stdoutCompared: stdoutCompared))
+        }
+        // put
+        add("put foo bar")
+        add("put foo bar2 --prev-kv")
+        add("put foo bar3 --prev-kv -w json")
+        add("put foo bar4 --prev-kv -w fields")
+        add("put fromstdin", stdin: "value from stdin")
+        add("put emptystdin", stdin: "")
+        add("put")
+        add("put a b c")
+        add("put foo --ignore-value newvalue")
+        add("put foo --ignore-value")
+        add("put \"\" value")
+        add("put foo bar --lease=zz")
+        add("put foo bar --lease=1234")
+        add("put spaced \"hello world\"")
+        add("put unicode héllo-wörld")
+        add("put html <a&b>")
+        for i in 1...6 { add("put dir/k\(i) v\(7 - i)") }
+        add("put dir/sub/x nested")
+        // get
+        for format in formats {
+            add("get foo -w \(format)")
+            add("get dir/ --prefix -w \(format)")
+            add("get nokey -w \(format)")
+            add("get dir/k1 dir/k4 -w \(format)")
+        }
+        add("get dir/ --prefix --limit 2")
+        add("get dir/ --prefix --limit 2 -w json")
+        add("get dir/ --prefix --order DESCEND")
+        add("get dir/ --prefix --order descend --sort-by VALUE")
+        add("get dir/ --prefix --sort-by VALUE")
+        add("get dir/ --prefix --sort-by CREATE --order DESCEND -w json")
+        add("get dir/ --prefix --sort-by MODIFY --order ASCEND")
+        add("get dir/ --prefix --sort-by VERSION")
+        add("get dir/ --prefix --keys-only")
+        add("get dir/ --prefix --keys-only -w json")
+        add("get dir/ --prefix --count-only -w json", stdoutCompared: false)
+        add("get dir/ --prefix --print-value-only")
+        add("get dir/ --prefix --print-value-only -w json")
+        add("get dir/k3 --from-key")
+        add("get \"\" --prefix --keys-only")
+        add("get \"\" --from-key --limit 3")
+        add("get foo --consistency=s")
+        add("get foo --consistency=x")
+        add("get foo --rev=1")
+        add("get foo --rev=2 -w json")
+        add("get foo --rev=1000")
+        add("get foo --order=sideways")
+        add("get foo --sort-by=size")
+        add("get dir/ dir/z --prefix")
+        add("get dir/ --prefix --from-key")
+        add("get")
+        add("get foo --hex")
+        add("get dir/ --prefix --hex --limit 1")
+        add("--hex get spaced")
+        add("get html -w json")
+        add("get unicode -w fields")
+        add("get foo -w table")
+        add("get foo -w yaml")
+        add("-w json get foo")
+        add("get --write-out=fields foo")
+        add("get foo --bogus", stdoutCompared: false)
+        add("get foo --limit", stdoutCompared: false)
+        add("get foo --prefix=maybe", stdoutCompared: false)
+        add("nosuchcommand")
+        // del
+        add("del nokey")
+        add("del dir/k1 --prev-kv")
+        add("del dir/k2 -w json")
+        add("del dir/k3 --prev-kv -w fields")
+        add("del dir/k4 dir/k6")
+        add("del dir/ --prefix --prev-kv -w json")
+        add("del")
+        add("del a --prefix --from-key")
+        add("del a b --prefix")
+        // txn
+        add("put counter 1")
+        add("txn", stdin: "value(\"counter\") = \"1\"\n\nput counter 2\nget counter\n\nget counter\n\n")
+        add("txn", stdin: "value(\"counter\") = \"1\"\n\nput counter 3\n\nget counter\n\n")
+        add("txn -w json", stdin: "mod(\"counter\") > \"0\"\n\nget counter\n\n\n")
+        add("txn -w fields", stdin: "ver(\"counter\") < \"100\"\n\nput counter 4 --prev-kv\ndel nothing\n\n\n")
+        add("txn", stdin: "create(\"counter\") != \"0\"\nversion(\"counter\") > \"1\"\n\nget counter --print-value-only\n\n\n")
+        add("txn", stdin: "c(\"counter\") = \"0\"\n\n\nput created-by-else yes\n\n")
+        add("txn", stdin: "value(\"counter\" = \"1\"\n\n\n\n")
+        add("txn", stdin: "bogus(\"counter\") = \"1\"\n\n\n\n")
+        add("txn", stdin: "\nfrobnicate x\n\n\n")
+        add("txn", stdin: "\nput a\n\n\n")
+        add("txn", stdin: "\nput k1 v1\nput k1 v2\n\n\n")
+        add("txn extra-argument", stdin: "\n\n\n")
+        add("txn -i", stdin: "\nput interactive yes\n\n\n")
+        // compaction
+        add("compaction 2")
+        add("compaction 2")
+        add("compaction abc")
+        add("compaction")
+        add("compaction 100000")
+        add("get foo --rev=1")
+        // members, endpoints, maintenance
+        for format in formats + ["table"] {
+            add("member list -w \(format)")
+            add("endpoint status -w \(format)")
+            add("endpoint hashkv -w \(format)")
+        }
+        add("endpoint status --cluster")
+        add("endpoint hashkv --rev 3")
+        add("member remove")
+        add("member remove xyz")
+        add("member remove 1234")
+        add("member update 1234")
+        add("member update 1234 --peer-urls=http://127.0.0.1:1")
+        add("member promote 1234")
+        add("member add")
+        add("member add new http://127.0.0.1:1")
+        add("member add new")
+        add("alarm list")
+        add("alarm list -w json")
+        add("alarm disarm")
+        add("defrag")
+        add("move-leader")
+        add("move-leader zz")
+        add("version")
+        add("--endpoints=127.0.0.1:1 --command-timeout=1s get foo")
+        add("--endpoints=127.0.0.1:1 --command-timeout=1s put foo bar")
+        add("--dial-timeout=banana get foo", stdoutCompared: false)
+        // leases
+        add("lease grant 100")
+        add("put leased value --lease=$LEASE")
+        for format in formats {
+            add("lease timetolive $LEASE -w \(format)")
+            add("lease timetolive $LEASE --keys -w \(format)")
+            add("lease list -w \(format)")
+        }
+        add("get leased -w json")
+        add("lease keep-alive --once $LEASE")
+        add("lease revoke $LEASE")
+        add("lease timetolive $LEASE")
+        add("lease revoke $LEASE")
+        add("lease grant")
+        add("lease grant abc")
+        add("lease grant 60 -w json")
+        add("lease grant 60 -w fields")
+        add("lease revoke")
+        add("lease revoke xyz")
+        add("lease timetolive")
+        add("lease timetolive 1")
+        add("put foo bar --lease=1")
+        return cases
+    }()
+}
+
+/// The normalised result of one command line.
+struct EtcdctlResult: Equatable {
+    var exitCode: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// One etcdctl binary and the server it talks to, with what must be normalised in its output.
+struct Side {
+    let etcdctl: String
+    let server: EtcdMember
+    private var replacements: [(String, String)] = []
+    private var lease = "0"
+
+    init(etcdctl: String, server: EtcdMember) async throws {
+        self.etcdctl = etcdctl
+        self.server = server
+        let status = try Self.execute(
+            etcdctl, ["--endpoints", server.clientEndpoint, "endpoint", "status", "-w", "fields"], stdin: nil)
+        func field(_ name: String) -> UInt64 {
+            status.stdout.split(separator: "\n").first { $0.hasPrefix("\"\(name)\" :") }
+                .flatMap { UInt64($0.split(separator: " ").last!) } ?? 0
+        }
+        let member = field("MemberID")
+        let cluster = field("ClusterID")
+        replacements = [
+            (String(member), "<MEMBER>"), (String(member, radix: 16), "<MEMBER>"),
+            (String(cluster), "<CLUSTER>"), (String(cluster, radix: 16), "<CLUSTER>"),
+            ("127.0.0.1:\(server.clientPort)", "<CLIENT>"), ("127.0.0.1:\(server.peerPort)", "<PEER>"),
+        ]
+    }
+
+    mutating func run(_ testCase: EtcdctlCase) throws -> EtcdctlResult {
+        let command = testCase.command.replacingOccurrences(of: "$LEASE", with: lease)
+        let raw = try Self.execute(
+            etcdctl, ["--endpoints", server.clientEndpoint] + shellWords(command), stdin: testCase.stdin)
+        if command.hasPrefix("lease grant"), raw.exitCode == 0 {
+            if let match = raw.stdout.firstMatch(of: /lease ([0-9a-f]{16}) granted/) {
+                lease = String(match.1)
+            } else if let match = raw.stdout.firstMatch(of: /"ID" ?: ?(\d+)/), let id = Int64(match.1) {
+                lease = String(UInt64(bitPattern: id), radix: 16)
+            }
+            if let id = UInt64(lease, radix: 16) {
+                replacements += [(lease, "<LEASE>"), (String(Int64(bitPattern: id)), "<LEASE>")]
+            }
+        }
+        return EtcdctlResult(
+            exitCode: raw.exitCode,
+            stdout: testCase.stdoutCompared ? normalise(raw.stdout) : "",
+            stderr: normalise(raw.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("{\"level\":") }.joined(separator: "\n")))
+    }
+
+    private func normalise(_ text: String) -> String {
+        var text = text
+        for (value, placeholder) in replacements { text = text.replacingOccurrences(of: value, with: placeholder) }
+        text = text.replacing(/took = [0-9.]+[µnm]?s/, with: "took = <T>")
+        // Table column widths follow the ids' lengths (hex without leading zeros), which differ.
+        text = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard line.hasPrefix("+") || line.hasPrefix("|") else { return String(line) }
+            return String(line).replacing(/-+/, with: "-").replacing(/ +/, with: " ")
+        }.joined(separator: "\n")
+        return text.replacing(/"took":"[0-9.]+[µnm]?s"/, with: "\"took\":\"<T>\"")
+    }
+
+    static func execute(_ executable: String, _ arguments: [String], stdin: String?) throws -> EtcdctlResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        let errors = Pipe()
+        let input = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return EtcdctlResult(
+            exitCode: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// Splits a command line into words; double quotes group words (and "" is an empty word).
+func shellWords(_ line: String) -> [String] {
+    var words: [String] = []
+    var current = ""
+    var inQuotes = false
+    var hasWord = false
+    for character in line {
+        if character == "\"" {
+            inQuotes.toggle()
+            hasWord = true
+        } else if character == " " && !inQuotes {
+            if hasWord { words.append(current) }
+            current = ""
+            hasWord = false
+        } else {
+            current.append(character)
+            hasWord = true
+        }
+    }
+    if hasWord { words.append(current) }
+    return words
+}
+
+/// Our etcdctl, built next to the test bundle (the test target depends on it).
+func oursEtcdctlPath() throws -> String {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("etcdctl").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    let fromExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        .map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("etcdctl").path }
+    if let fromExe, FileManager.default.isExecutableFile(atPath: fromExe) { return fromExe }
+    throw TestSupportError.missingExecutable("etcdctl next to \(bundleDirectory.path)")
+}
