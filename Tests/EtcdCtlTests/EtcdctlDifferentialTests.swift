@@ -259,7 +259,7 @@ struct Side {
         // Table column widths follow the ids' lengths (hex without leading zeros), which differ.
         text = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             guard line.hasPrefix("+") || line.hasPrefix("|") else { return String(line) }
-            return String(line).replacing(/-+/, with: "-").replacing(/ +/, with: " ")
+            return String(line).replacing(/-+/, with: "-").replacing(/\ +/, with: " ")
         }.joined(separator: "\n")
         return text.replacing(/"took":"[0-9.]+[µnm]?s"/, with: "\"took\":\"<T>\"")
     }
