@@ -1,6 +1,7 @@
 import EtcdProto
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCore
 import Synchronization
 
 /// A client of etcd's v3 API: key-value, watch, lease, cluster and maintenance calls over gRPC.
@@ -167,6 +168,11 @@ private final class EndpointConnection: Sendable {
         var transportConfig = HTTP2ClientTransport.Posix.Config.defaults
         transportConfig.connection.keepalive = configuration.keepaliveTime.map {
             .init(time: $0, timeout: configuration.keepaliveTimeout, allowWithoutCalls: false)
+        }
+        transportConfig.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(PingResponder(), position: .first)
+            }
         }
         transportConfig.backoff.initial = .milliseconds(100)
         transportConfig.backoff.max = configuration.dialTimeout

@@ -26,3 +26,22 @@ import TestSupport
         }
     }
 }
+
+/// Go's gRPC server answers nearly every request with a bandwidth-estimation PING; without
+/// `PingResponder`, swift-nio-http2 closed the connection every 200 of them (ENHANCE_YOUR_CALM),
+/// failing the calls in flight. Sustained load on one connection must see no error.
+@Suite struct SustainedLoadTests {
+    @Test func fiveHundredRequestsOnOneConnectionAllSucceed() async throws {
+        try await withReferenceEtcd { _, client in
+            var failures: [String] = []
+            for index in 0..<500 {
+                do {
+                    try await client.put("load/\(index % 10)", "v")
+                } catch {
+                    failures.append("request \(index): \(error)")
+                }
+            }
+            #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import TestSupport
+
+/// Starts the reference etcd and ours with the same member count and flags on loopback, runs the
+/// same suite against each, alternating rounds, and prints our ratio to etcd with both raw figures.
+struct Compare: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Side-by-side suite: our server against the reference etcd, on loopback.")
+    @Option(help: "The reference etcd binary.") var reference = "/usr/bin/etcd"
+    @Option(help: "Our etcd binary (defaults to the reference: measures the noise of the machine).") var ours: String?
+    @Option(help: "Members per cluster (1 or 3).") var members = 1
+    @Option(help: "Alternating rounds; medians are reported.") var rounds = 3
+    @Option(help: "Multiplies every workload's request count.") var scale = 1.0
+    @Option(help: "Only workloads whose name contains this.") var only: String?
+
+    struct Workload {
+        var name: String
+        var higherIsBetter: Bool
+        var unit: String
+        var measure: (String) async throws -> Double
+    }
+
+    func workloads() -> [Workload] {
+        let n = { (count: Int) in max(Int(Double(count) * scale), 1) }
+        func load(_ arguments: [String]) -> (String) async throws -> LoadReport {
+            { endpoints in
+                let options = try CommonOptions.parse(["--endpoints", endpoints] + arguments)
+                _ = try await options.measure("warm-up") { client, _ in _ = try await client.get("warm-up") }
+                return try await options.measure(arguments.joined(separator: " ")) { client, sequence in
+                    _ = try await client.put(Workloads.key(size: 8, sequence: sequence, keySpace: 100_000, sequential: false),
+                                             Workloads.value(size: 256))
+                }
+            }
+        }
+        func rate(_ arguments: [String]) -> (String) async throws -> Double {
+            { endpoints in try await load(arguments)(endpoints).requestsPerSecond }
+        }
+        func range(serializable: Bool, _ arguments: [String]) -> (String) async throws -> Double {
+            { endpoints in
+                let options = try CommonOptions.parse(["--endpoints", endpoints] + arguments)
+                let report = try await options.measure("range") { client, _ in
+                    _ = serializable ? try await client.get("range-key", .serializable) : try await client.get("range-key")
+                }
+                return report.requestsPerSecond
+            }
+        }
+        return [
+            Workload(name: "put, 1 client", higherIsBetter: true, unit: "req/s",
+                     measure: rate(["--clients", "1", "--conns", "1", "--total", "\(n(1000))"])),
+            Workload(name: "put, 100 clients / 10 conns", higherIsBetter: true, unit: "req/s",
+                     measure: rate(["--clients", "100", "--conns", "10", "--total", "\(n(10_000))"])),
+            Workload(name: "put, 500 clients / 50 conns", higherIsBetter: true, unit: "req/s",
+                     measure: rate(["--clients", "500", "--conns", "50", "--total", "\(n(20_000))"])),
+            Workload(name: "range linearizable, 100 clients", higherIsBetter: true, unit: "req/s",
+                     measure: range(serializable: false, ["--clients", "100", "--conns", "10", "--total", "\(n(20_000))"])),
+            Workload(name: "range serializable, 100 clients", higherIsBetter: true, unit: "req/s",
+                     measure: range(serializable: true, ["--clients", "100", "--conns", "10", "--total", "\(n(20_000))"])),
+            Workload(name: "watch p99, 1000 watchers", higherIsBetter: false, unit: "ms") { endpoints in
+                let clients = try EtcdClient.fromEndpointList(endpoints, connections: 10)
+                let report = try await Workloads.watchLatency(clients: clients, watchers: 1000, puts: n(50), rate: 10)
+                for client in clients { await client.close() }
+                return report.percentile(99) * 1000
+            },
+        ].filter { workload in only.map { workload.name.contains($0) } ?? true }
+    }
+
+    func run() async throws {
+        let directory = try TemporaryDirectory(prefix: "etcd-compare")
+        defer { directory.remove() }
+        let oursBinary = ours ?? reference
+        let suite = workloads()
+        var results: [String: (ours: [Double], reference: [Double])] = [:]
+        var rss: (ours: Int, reference: Int) = (0, 0)
+        print("load average at start: \(loadAverage())")
+        for round in 1...rounds {
+            // Alternate which server goes first, so drift on the machine hits both alike.
+            let order = round % 2 == 1 ? [("reference", reference), ("ours", oursBinary)] : [("ours", oursBinary), ("reference", reference)]
+            for (label, binary) in order {
+                let clusterDirectory = try TemporaryDirectory(prefix: "\(label)-\(round)")
+                let cluster = try await EtcdCluster.start(in: clusterDirectory, size: members, executable: binary)
+                for workload in suite {
+                    let value = try await workload.measure(cluster.endpoints)
+                    if label == "ours" { results[workload.name, default: ([], [])].ours.append(value) }
+                    else { results[workload.name, default: ([], [])].reference.append(value) }
+                    FileHandle.standardError.write(Data("round \(round) \(label) \(workload.name): \(String(format: "%.1f", value)) \(workload.unit)\n".utf8))
+                }
+                let memory = cluster.members.map { residentKilobytes(pid: $0.process.pid) }.max() ?? 0
+                if label == "ours" { rss.ours = max(rss.ours, memory) } else { rss.reference = max(rss.reference, memory) }
+                await cluster.stop()
+                clusterDirectory.remove()
+            }
+        }
+        print("")
+        print("| load (\(members) member\(members > 1 ? "s" : ""), median of \(rounds)) | ours | etcd 3.4 | ratio |")
+        print("|---|---|---|---|")
+        for workload in suite {
+            guard let figures = results[workload.name] else { continue }
+            let oursMedian = median(figures.ours), referenceMedian = median(figures.reference)
+            let ratio = workload.higherIsBetter ? oursMedian / referenceMedian : oursMedian / referenceMedian
+            print(String(format: "| %@ | %.1f %@ | %.1f %@ | %.2f× |", workload.name, oursMedian, workload.unit,
+                         referenceMedian, workload.unit, ratio))
+        }
+        print(String(format: "| peak server RSS after the suite | %.1f MiB | %.1f MiB | %.2f× |",
+                     Double(rss.ours) / 1024, Double(rss.reference) / 1024, Double(rss.ours) / Double(max(rss.reference, 1))))
+        print("load average at end: \(loadAverage())")
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+func residentKilobytes(pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+}
+
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
+
+extension EtcdClient {
+    /// `connections` clients over a comma-separated endpoint list.
+    static func fromEndpointList(_ endpoints: String, connections: Int) throws -> [EtcdClient] {
+        try LoadRunner(endpoints: endpoints.split(separator: ",").map(String.init), connections: connections,
+                       clients: 1, total: 0, duration: nil, rate: nil).makeClients()
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import EtcdClient
+import EtcdProto
+import Foundation
+
+/// `etcd-benchmark`: etcd's benchmark workloads against any etcd v3 endpoint.
+@main
+struct EtcdBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "etcd-benchmark",
+        abstract: "Load any etcd v3 endpoint the way etcd's benchmark tool does.",
+        subcommands: [Put.self, Range.self, TxnPut.self, TxnMixed.self, WatchLatency.self, Compare.self])
+}
+
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Comma-separated client endpoints.") var endpoints = "127.0.0.1:2379"
+    @Option(help: "Number of gRPC connections.") var conns = 1
+    @Option(help: "Number of concurrent clients.") var clients = 1
+    @Option(help: "Total number of requests.") var total = 10_000
+    @Option(help: "Run for this many seconds instead of --total.") var duration: Double?
+    @Option(help: "Maximum requests per second (0: unlimited).") var rate = 0
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    var runner: LoadRunner {
+        LoadRunner(
+            endpoints: endpoints.split(separator: ",").map(String.init), connections: conns, clients: clients,
+            total: total, duration: duration.map { .milliseconds(Int64($0 * 1000)) }, rate: rate > 0 ? rate : nil)
+    }
+
+    func show(_ report: LoadReport) throws {
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(report.text)
+        }
+    }
+
+    /// Runs `request` under this load and closes the connections afterwards.
+    func measure(_ name: String, _ request: @escaping @Sendable (EtcdClient, Int) async throws -> Void) async throws -> LoadReport {
+        let runner = self.runner
+        let connections = try runner.makeClients()
+        let report = await runner.run(name: name, clients: connections, request)
+        for client in connections { await client.close() }
+        return report
+    }
+}
+
+struct KeyOptions: ParsableArguments {
+    @Option(help: "Key size in bytes.") var keySize = 8
+    @Option(help: "Value size in bytes.") var valSize = 8
+    @Option(help: "Number of distinct keys.") var keySpaceSize = 1
+    @Flag(help: "Write keys in order instead of at random.") var sequentialKeys = false
+
+    func key(_ sequence: Int) -> Data {
+        Workloads.key(size: keySize, sequence: sequence, keySpace: keySpaceSize, sequential: sequentialKeys)
+    }
+}
+
+struct Put: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmark put.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var keys: KeyOptions
+
+    func run() async throws {
+        let keys = self.keys
+        let value = Workloads.value(size: keys.valSize)
+        try common.show(try await common.measure("put") { client, sequence in
+            try await client.put(keys.key(sequence), value)
+        })
+    }
+}
+
+struct Range: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmark range (get).")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The key to read.") var key: String
+    @Argument(help: "Range end (exclusive).") var rangeEnd: String?
+    @Option(help: "l (linearizable) or s (serializable).") var consistency = "l"
+    @Option(help: "Maximum number of keys returned.") var limit: Int64 = 0
+
+    func run() async throws {
+        var request = Etcdserverpb_RangeRequest()
+        request.key = Data(key.utf8)
+        if let rangeEnd { request.rangeEnd = Data(rangeEnd.utf8) }
+        request.serializable = consistency == "s"
+        request.limit = limit
+        let prepared = request
+        try common.show(try await common.measure("range (\(consistency))") { client, _ in
+            _ = try await client.range(prepared)
+        })
+    }
+}
+
+struct TxnPut: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "txn-put", abstract: "Benchmark txn with puts.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var keys: KeyOptions
+    @Option(help: "Puts per transaction.") var txnOps = 1
+
+    func run() async throws {
+        let keys = self.keys
+        let value = Workloads.value(size: keys.valSize)
+        let ops = txnOps
+        try common.show(try await common.measure("txn-put") { client, sequence in
+            try await client.txn(Txn(then: (0..<ops).map { .put(keys.key(sequence * ops + $0), value) }))
+        })
+    }
+}
+
+struct TxnMixed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "txn-mixed", abstract: "Benchmark read-modify-write: get, then a txn guarded by mod_revision.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var keys: KeyOptions
+
+    func run() async throws {
+        let keys = self.keys
+        let value = Workloads.value(size: keys.valSize)
+        try common.show(try await common.measure("txn-mixed") { client, sequence in
+            let key = keys.key(sequence)
+            let current = try await client.get(key).kvs.first?.modRevision ?? 0
+            try await client.txn(Txn(if: [.modRevision(key, .equal, current)], then: [.put(key, value)]))
+        })
+    }
+}
+
+struct WatchLatency: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch-latency", abstract: "Event latency from put to every watcher.")
+    @Option(help: "Comma-separated client endpoints.") var endpoints = "127.0.0.1:2379"
+    @Option(help: "Number of gRPC connections.") var conns = 10
+    @Option(help: "Number of watch streams.") var watchers = 1000
+    @Option(help: "Number of puts.") var putTotal = 100
+    @Option(help: "Puts per second.") var putRate = 10
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        let common = try CommonOptions.parse(["--endpoints", endpoints, "--conns", "\(conns)"] + (json ? ["--json"] : []))
+        let clients = try common.runner.makeClients()
+        let report = try await Workloads.watchLatency(clients: clients, watchers: watchers, puts: putTotal, rate: putRate)
+        for client in clients { await client.close() }
+        try common.show(report)
+    }
+}
