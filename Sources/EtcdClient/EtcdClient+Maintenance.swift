@@ -59,3 +59,27 @@ extension EtcdClient {
         }
     }
 }
+
+extension EtcdClient {
+    /// Streams the member's backend snapshot (the member at `endpoint`), chunk by chunk, each with
+    /// the number of bytes still to come.
+    public func snapshot(endpoint: Int) -> AsyncThrowingStream<Etcdserverpb_SnapshotResponse, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Etcdserverpb_SnapshotResponse.self)
+        let task = Task {
+            do {
+                try await Etcdserverpb_Maintenance.Client(wrapping: connection(endpoint)).snapshot(
+                    .init(), metadata: metadata
+                ) { response in
+                    for try await chunk in response.messages { continuation.yield(chunk) }
+                }
+                continuation.finish()
+            } catch let error as RPCError {
+                continuation.finish(throwing: EtcdClient.translate(error))
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}

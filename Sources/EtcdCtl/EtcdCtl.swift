@@ -76,6 +76,7 @@ struct EtcdCtl {
             .init(name: "data-dir", kind: .value, defaultValue: ""),
         ], run: ClusterCommands.defrag),
         Command(path: ["move-leader"], run: ClusterCommands.moveLeader),
+        Command(path: ["snapshot", "save"], run: SnapshotCommands.save),
         Command(path: ["lock"], flags: [.init(name: "ttl", kind: .value, defaultValue: "10")], run: RecipeCommands.lock),
         Command(path: ["elect"], flags: [.init(name: "listen", shorthand: "l", kind: .bool, defaultValue: "false")],
                 run: RecipeCommands.elect),
