@@ -87,6 +87,14 @@ struct EtcdCtl {
     ]
 
     static func main() async {
+        // watch, lock and keep-alive run until a signal ends them. A parent (a test runner) may have
+        // blocked signals; unblock them as Go's runtime does. Like Go, keep SIGINT and SIGHUP ignored
+        // when they were ignored at start (nohup, background jobs), but let SIGTERM always end us.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        Glibc.signal(SIGTERM, SIG_DFL)
         let arguments = Array(CommandLine.arguments.dropFirst())
         let code = await run(arguments)
         flushStandardOutput()

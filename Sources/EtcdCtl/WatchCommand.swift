@@ -22,9 +22,9 @@ enum WatchCommand {
         } else if environment["ETCDCTL_WATCH_KEY"] == nil, let end = environment["ETCDCTL_WATCH_RANGE_END"], !end.isEmpty {
             throw CommandError.badArguments("ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END=\(goQuote(end))")
         }
-        guard !arguments.isEmpty, arguments.count <= 2 else {
-            throw CommandError.badArguments("bad or no key is provided")
-        }
+        // As etcdctl's getWatchChan: the first argument is the key, a second one (only when there
+        // are exactly two) the range end; further words are ignored.
+        guard !arguments.isEmpty else { throw CommandError.badArguments("bad number of arguments") }
         var request = Etcdserverpb_WatchCreateRequest()
         request.key = Data(arguments[0].utf8)
         if arguments.count == 2 {
@@ -43,27 +43,30 @@ enum WatchCommand {
         do {
             for try await response in try invocation.client().watch(request) {
                 try invocation.display.watch(response)
+                flushStandardOutput()
                 if !command.isEmpty { try runCommand(command, for: response) }
             }
         } catch let error as EtcdError where error.code == .compacted || error.code == .watchCanceled {
+            FileHandle.standardError.write(Data("watch was canceled (\(error.message))\n".utf8))
             throw CommandError.interrupted("watch is canceled by the server")
         }
     }
 
-    /// Runs the exec command once per event with ETCDCTL_WATCH_* describing it, as etcdctl does.
+    /// Runs the exec command once per event with ETCD_WATCH_* describing it (Go-quoted), as etcdctl does.
     private static func runCommand(_ command: [String], for response: Etcdserverpb_WatchResponse) throws {
         for event in response.events {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = command
             var environment = ProcessInfo.processInfo.environment
-            environment["ETCDCTL_WATCH_REVISION"] = "\(response.header.revision)"
-            environment["ETCDCTL_WATCH_EVENT_TYPE"] = event.type == .put ? "PUT" : "DELETE"
-            environment["ETCDCTL_WATCH_KEY"] = String(decoding: event.kv.key, as: UTF8.self)
-            environment["ETCDCTL_WATCH_VALUE"] = String(decoding: event.kv.value, as: UTF8.self)
+            environment["ETCD_WATCH_REVISION"] = "\(response.header.revision)"
+            environment["ETCD_WATCH_EVENT_TYPE"] = goQuote(event.type == .put ? "PUT" : "DELETE")
+            environment["ETCD_WATCH_KEY"] = goQuote(event.kv.key)
+            environment["ETCD_WATCH_VALUE"] = goQuote(event.kv.value)
             process.environment = environment
             try process.run()
             process.waitUntilExit()
+            flushStandardOutput()
         }
     }
 }

@@ -41,6 +41,8 @@ struct EtcdctlCase {
     var stdin: String? = nil
     /// Usage errors print the command's help on stdout; we compare stderr and the exit code only.
     var stdoutCompared = true
+    /// For commands that run until interrupted (watch): how long to let them run before SIGTERM.
+    var interruptAfter: Duration? = nil
 
     static let formats = ["simple", "json", "fields"]
 
@@ -48,6 +50,9 @@ struct EtcdctlCase {
         var cases: [EtcdctlCase] = []
         func add(_ command: String, stdin: String? = nil, stdoutCompared: Bool = true) {
             cases.append(EtcdctlCase(command: command, stdin: stdin, stdoutCompared: stdoutCompared))
+        }
+        func watch(_ command: String) {
+            cases.append(EtcdctlCase(command: command, interruptAfter: .milliseconds(1500)))
         }
         // put
         add("put foo bar")
@@ -139,6 +144,16 @@ struct EtcdctlCase {
         add("txn", stdin: "\nput k1 v1\nput k1 v2\n\n\n")
         add("txn extra-argument", stdin: "\n\n\n")
         add("txn -i", stdin: "\nput interactive yes\n\n\n")
+        // watch: history replayed from a past revision, then interrupted
+        watch("watch foo --rev=1")
+        watch("watch dir/ --prefix --rev=1 --prev-kv")
+        watch("watch dir/ --prefix --rev=1 -w json")
+        watch("watch counter --rev=1 -w fields")
+        watch("watch dir/k1 dir/k5 --rev=1")
+        watch("watch --rev=1 --hex spaced")
+        watch("watch counter --rev=1 -- sh -c \"echo $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION\"")
+        add("watch")
+        watch("watch a b c")
         // compaction
         add("compaction 2")
         add("compaction 2")
@@ -146,6 +161,7 @@ struct EtcdctlCase {
         add("compaction")
         add("compaction 100000")
         add("get foo --rev=1")
+        add("watch foo --rev=1")
         // members, endpoints, maintenance
         for format in formats + ["table"] {
             add("member list -w \(format)")
@@ -263,7 +279,8 @@ struct Side {
     mutating func run(_ testCase: EtcdctlCase) throws -> EtcdctlResult {
         let command = testCase.command.replacingOccurrences(of: "$LEASE", with: lease)
         let raw = try Self.execute(
-            etcdctl, ["--endpoints", server.clientEndpoint] + shellWords(command), stdin: testCase.stdin)
+            etcdctl, ["--endpoints", server.clientEndpoint] + shellWords(command), stdin: testCase.stdin,
+            interruptAfter: testCase.interruptAfter)
         if command.hasPrefix("lease grant"), raw.exitCode == 0 {
             if let match = raw.stdout.firstMatch(of: /lease ([0-9a-f]{16}) granted/) {
                 lease = String(match.1)
@@ -293,7 +310,9 @@ struct Side {
         return text.replacing(/"took":"[0-9.]+[µnm]?s"/, with: "\"took\":\"<T>\"")
     }
 
-    static func execute(_ executable: String, _ arguments: [String], stdin: String?) throws -> EtcdctlResult {
+    static func execute(
+        _ executable: String, _ arguments: [String], stdin: String?, interruptAfter: Duration? = nil
+    ) throws -> EtcdctlResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -307,6 +326,12 @@ struct Side {
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
+        if let interruptAfter {
+            Thread.sleep(forTimeInterval: Double(interruptAfter.components.seconds) + Double(interruptAfter.components.attoseconds) / 1e18)
+            // SIGTERM, not SIGINT: a runner started in the background ignores SIGINT, and children
+            // inherit that (Go's runtime then keeps it ignored too).
+            process.terminate()
+        }
         let stdout = output.fileHandleForReading.readDataToEndOfFile()
         let stderr = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
