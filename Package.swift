@@ -55,6 +55,18 @@ let package = Package(
             ],
             path: "Benchmarks/LoadTool"
         ),
+        // CRC-32C, shared by the WAL's records and the MVCC store's HashKV.
+        .target(name: "Checksum"),
+        // Pure, deterministic Raft consensus core: no I/O, clock or threads inside.
+        .target(name: "Raft"),
+        // Write-ahead log of Raft entries: CRC'd records in preallocated segments, group commit.
+        .target(name: "WAL", dependencies: ["Raft", "Checksum"]),
+        // Copy-on-write B+-tree, etcd's MVCC model and the watch hub.
+        .target(name: "BTreeStore", dependencies: ["Checksum"]),
+        // Micro-benchmarks of the B+-tree and MVCC store, the Raft core and the WAL.
+        .executableTarget(name: "btree-bench", dependencies: ["BTreeStore"], path: "Benchmarks/BTreeBench"),
+        .executableTarget(name: "raft-bench", dependencies: ["Raft"], path: "Benchmarks/RaftBench"),
+        .executableTarget(name: "wal-bench", dependencies: ["WAL", "Raft"], path: "Benchmarks/WALBench"),
         // Debian's libsqlite3: snapshots are SQLite files.
         .systemLibrary(
             name: "CSQLite",
@@ -84,6 +96,10 @@ let package = Package(
             name: "EtcdCtlTests",
             dependencies: ["EtcdCtl", "TestSupport"]
         ),
+        .testTarget(name: "ChecksumTests", dependencies: ["Checksum"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"]),
+        .testTarget(name: "WALTests", dependencies: ["WAL", "Raft"]),
+        .testTarget(name: "BTreeStoreTests", dependencies: ["BTreeStore"]),
         .testTarget(
             name: "CSQLiteTests",
             dependencies: ["CSQLite", "TestSupport"]

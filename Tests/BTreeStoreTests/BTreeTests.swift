@@ -1,0 +1,75 @@
+import Testing
+@testable import BTreeStore
+
+/// Targeted B+-tree cases the random test may reach only rarely.
+struct BTreeTests {
+    static func key(_ number: Int) -> [UInt8] {
+        withUnsafeBytes(of: UInt64(number).bigEndian) { Array($0) }
+    }
+
+    @Test func byteOrderIsGoBytesCompare() {
+        #expect([UInt8].compare([], []) == 0)
+        #expect([UInt8].compare([], [0]) < 0)
+        #expect([UInt8].compare([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8]) > 0)
+        #expect([UInt8].compare([1, 2, 3, 4, 5, 6, 7, 9], [1, 2, 3, 4, 5, 6, 7, 8, 0]) > 0)
+        #expect([UInt8].compare([0xFF], [0x00, 0xFF]) > 0)
+        #expect([UInt8]([0x61]).orderPrefix < [UInt8]([0x61, 0]).orderPrefix + 1)
+    }
+
+    @Test func sequentialFillIsDense() throws {
+        var tree = BTree<[UInt8], Int>()
+        for number in 0..<100_000 { tree.updateValue(number, forKey: Self.key(number)) }
+        try tree.checkInvariants()
+        var leaves = 0
+        func countLeaves(_ node: BTreeNode<[UInt8], Int>) {
+            if node.isLeaf { leaves += 1 } else { node.children.forEach(countLeaves) }
+        }
+        countLeaves(tree.root)
+        // Appends split full-left, so all but the last leaf are full.
+        #expect(leaves == (100_000 + BTreeLayout.maximumLeafCount - 1) / BTreeLayout.maximumLeafCount)
+        // Draining from the front exercises borrowing and merging against a full spine.
+        for number in 0..<99_990 { #expect(tree.removeValue(forKey: Self.key(number)) == number) }
+        try tree.checkInvariants()
+        #expect(tree.count == 10)
+        #expect(tree.first?.value == 99_990)
+        #expect(tree.last?.value == 99_999)
+    }
+
+    @Test func countOfRangeIsExact() throws {
+        let tree = BTree<[UInt8], Int>(sortedEntries: (0..<50_000).map { (Self.key($0 * 2), $0) })
+        try tree.checkInvariants()
+        #expect(tree.count(from: Self.key(100), to: Self.key(200)) == 50)
+        #expect(tree.count(from: Self.key(101), to: Self.key(201)) == 50)
+        #expect(tree.count(from: Self.key(300), to: Self.key(100)) == 0)
+        #expect(tree.count() == 50_000)
+        #expect(tree.count(from: Self.key(99_998)) == 1)
+    }
+
+    @Test func readViewIsUnaffectedByWriter() throws {
+        var tree = BTree<[UInt8], Int>()
+        for number in 0..<10_000 { tree.updateValue(number, forKey: Self.key(number)) }
+        let view = tree
+        for number in 0..<10_000 where number % 3 == 0 { tree.removeValue(forKey: Self.key(number)) }
+        for number in 10_000..<12_000 { tree.updateValue(number, forKey: Self.key(number)) }
+        #expect(view.count == 10_000)
+        #expect(tree.count == 10_000 - 3_334 + 2_000)
+        var expected = 0
+        var ordered = true
+        view.forEach { _, value in
+            ordered = ordered && value == expected
+            expected += 1
+            return true
+        }
+        #expect(ordered && expected == 10_000)
+        try view.checkInvariants()
+        try tree.checkInvariants()
+    }
+
+    @Test func emptyTreeAndEmptyBulkLoad() throws {
+        let tree = BTree<[UInt8], Int>(sortedEntries: [])
+        #expect(tree.isEmpty)
+        #expect(tree.first == nil)
+        #expect(tree.count(from: [1], to: [2]) == 0)
+        try tree.checkInvariants()
+    }
+}

@@ -1,0 +1,195 @@
+import Testing
+@testable import BTreeStore
+
+/// The watch hub against etcd's guarantees: ordered, unique, reliable, atomic, resumable, and
+/// never blocking the writer.
+struct WatchTests {
+    static func put(_ store: MVCCStore, _ key: String, _ value: String = "v") throws {
+        _ = try store.put(PutRequest(key: bytes(key), value: bytes(value)))
+    }
+
+    /// Reads responses until `count` events arrived (or the watch ended). A lost event would
+    /// leave it waiting forever, so after `timeout` it cancels the watcher and returns what it got.
+    static func events(_ watcher: Watcher, count: Int,
+                       timeout: Duration = .seconds(30)) async -> (events: [Event], responses: [WatchResponse]) {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            watcher.cancel()
+        }
+        defer { timer.cancel() }
+        var events: [Event] = []
+        var responses: [WatchResponse] = []
+        while events.count < count, let response = await watcher.next() {
+            responses.append(response)
+            events += response.events
+            if response.canceled { break }
+        }
+        return (events, responses)
+    }
+
+    @Test func liveEventsWithPrevKVAndFilters() async throws {
+        let store = MVCCStore()
+        try Self.put(store, "a", "0")
+        var request = WatchRequest(key: bytes("a"), rangeEnd: bytes("c"))
+        request.prevKV = true
+        let all = store.watchHub.watch(request)
+        var noPutRequest = WatchRequest(key: bytes("a"), rangeEnd: bytes("c"))
+        noPutRequest.noPut = true
+        let deletesOnly = store.watchHub.watch(noPutRequest)
+        var noDeleteRequest = WatchRequest(key: bytes("b"))
+        noDeleteRequest.noDelete = true
+        let putsOfB = store.watchHub.watch(noDeleteRequest)
+        try Self.put(store, "a", "1")
+        try Self.put(store, "b", "2")
+        try Self.put(store, "c", "3")  // outside the range
+        _ = try store.deleteRange(DeleteRangeRequest(key: bytes("a"), rangeEnd: bytes("z")))
+
+        let (events, _) = await Self.events(all, count: 4)
+        #expect(events.map(\.type) == [.put, .put, .delete, .delete])
+        #expect(events.map(\.kv.modRevision) == [3, 4, 6, 6])
+        #expect(events[0].prevKV?.value == bytes("0"))
+        #expect(events[1].prevKV == nil)
+        #expect(events[2].kv == KeyValue(key: bytes("a"), modRevision: 6))
+        #expect(events[2].prevKV?.value == bytes("1"))
+        let (deletes, _) = await Self.events(deletesOnly, count: 2)
+        #expect(deletes.map(\.type) == [.delete, .delete] && deletes.allSatisfy { $0.prevKV == nil })
+        let (puts, _) = await Self.events(putsOfB, count: 1)
+        #expect(puts.map(\.kv.value) == [bytes("2")])
+    }
+
+    @Test func atomicRevisionsInOneResponse() async throws {
+        let store = MVCCStore()
+        let live = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
+        _ = try store.txn(TxnRequest(success: (0..<5).map { .put(PutRequest(key: bytes("k\($0)"), value: [])) }))
+        let (_, responses) = await Self.events(live, count: 5)
+        #expect(responses.count == 1 && responses[0].events.count == 5 && responses[0].revision == 2)
+        // Catch-up batches end on revision boundaries too.
+        for _ in 0..<10 {
+            _ = try store.txn(TxnRequest(success: (0..<7).map { .put(PutRequest(key: bytes("k\($0)"), value: [])) }))
+        }
+        let hub = WatchHub(view: store.readViews.current(), catchUpBatch: 10)
+        let replay = hub.watch(WatchRequest(key: [0], rangeEnd: [0], startRevision: 1))
+        let (events, replayed) = await Self.events(replay, count: 75)
+        #expect(events.count == 75)
+        for response in replayed {
+            let revisions = Set(response.events.map(\.kv.modRevision))
+            #expect(response.events.count == revisions.reduce(0) { $0 + ($1 == 2 ? 5 : 7) })
+        }
+    }
+
+    @Test func catchUpThenLiveIsOrderedAndUnique() async throws {
+        let store = MVCCStore()
+        for index in 0..<100 { try Self.put(store, "k\(index % 10)", "\(index)") }
+        let watcher = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0], startRevision: 40))
+        #expect(store.watchHub.watcherCounts.unsynced == 1)
+        let (first, _) = await Self.events(watcher, count: 62)
+        for index in 100..<150 { try Self.put(store, "k\(index % 10)", "\(index)") }
+        let (second, _) = await Self.events(watcher, count: 50)
+        #expect((first + second).map(\.kv.modRevision) == Array(40...151))
+        #expect(store.watchHub.watcherCounts.unsynced == 0)
+    }
+
+    @Test func futureStartRevisionSkipsEarlierEvents() async throws {
+        let store = MVCCStore()
+        let watcher = store.watchHub.watch(WatchRequest(key: bytes("k"), startRevision: 3))
+        for index in 0..<4 { try Self.put(store, "k", "\(index)") }
+        let (events, _) = await Self.events(watcher, count: 2)
+        #expect(events.map(\.kv.modRevision) == [3, 4])
+    }
+
+    @Test func compactedStartRevisionCancels() async throws {
+        let store = MVCCStore()
+        for index in 0..<10 { try Self.put(store, "k", "\(index)") }
+        try store.compact(5)
+        let watcher = store.watchHub.watch(WatchRequest(key: bytes("k"), startRevision: 4))
+        let response = await watcher.next()
+        #expect(response?.canceled == true && response?.compactRevision == 5)
+        #expect(await watcher.next() == nil)
+        // etcd accepts a start at the compaction point itself.
+        let atCompaction = store.watchHub.watch(WatchRequest(key: bytes("k"), startRevision: 5))
+        #expect(await atCompaction.next()?.events.first?.kv.modRevision == 5)
+    }
+
+    @Test func slowWatcherNeverBlocksWriterAndLosesNothing() async throws {
+        let store = MVCCStore(watchBufferLimit: 8)
+        let slow = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
+        // The writer goes on while nobody reads.
+        for index in 0..<2_000 { try Self.put(store, "k\(index % 50)", "\(index)") }
+        #expect(store.watchHub.watcherCounts.unsynced == 1)
+        let (events, _) = await Self.events(slow, count: 2_000)
+        #expect(events.map(\.kv.modRevision) == Array(2...2_001))
+        #expect(events.map(\.kv.value) == (0..<2_000).map { bytes("\($0)") })
+        #expect(store.watchHub.watcherCounts.unsynced == 0)
+        try Self.put(store, "after", "x")
+        #expect(await slow.next()?.events.map(\.kv.modRevision) == [2_002])
+    }
+
+    @Test func compactionRacingSlowWatcherCancelsIt() async throws {
+        let store = MVCCStore(watchBufferLimit: 4)
+        let slow = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
+        for index in 0..<100 { try Self.put(store, "k", "\(index)") }
+        try store.compact(50)
+        let (events, responses) = await Self.events(slow, count: 100)
+        // What was buffered before it fell behind is delivered, then the cancellation.
+        #expect(events.map(\.kv.modRevision) == (2...events.count + 1).map { Int64($0) })
+        #expect(responses.last?.canceled == true && responses.last?.compactRevision == 50)
+        #expect(await slow.next() == nil)
+    }
+
+    @Test func fragmentsSplitLargeResponses() async throws {
+        let store = MVCCStore(watchFragmentBytes: 100)
+        var request = WatchRequest(key: [0], rangeEnd: [0])
+        request.fragment = true
+        let watcher = store.watchHub.watch(request)
+        let whole = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
+        let value = [UInt8](repeating: 1, count: 40)
+        _ = try store.txn(TxnRequest(success: (0..<10).map { .put(PutRequest(key: bytes("k\($0)"), value: value)) }))
+        let (events, responses) = await Self.events(watcher, count: 10)
+        #expect(events.count == 10 && responses.count > 1)
+        #expect(responses.dropLast().allSatisfy(\.fragment) && responses.last?.fragment == false)
+        let (_, unfragmented) = await Self.events(whole, count: 10)
+        #expect(unfragmented.count == 1)
+    }
+
+    @Test func progressNotifications() async throws {
+        let store = MVCCStore()
+        try Self.put(store, "a")
+        var request = WatchRequest(key: bytes("b"))
+        request.progressNotify = true
+        let watcher = store.watchHub.watch(request)
+        watcher.requestProgress()
+        let response = await watcher.next()
+        #expect(response?.isProgressNotification == true && response?.revision == 2)
+        try Self.put(store, "a")
+        store.watchHub.notifyProgress()
+        #expect(await watcher.next()?.revision == 3)
+    }
+
+    @Test func cancelEndsTheStream() async throws {
+        let store = MVCCStore()
+        let watcher = store.watchHub.watch(WatchRequest(key: bytes("a")))
+        async let waited = watcher.next()
+        try await Task.sleep(for: .milliseconds(20))
+        watcher.cancel()
+        #expect(await waited == nil)
+    }
+
+    @Test func concurrentConsumersSeeEveryRevisionOnce() async throws {
+        let store = MVCCStore(watchBufferLimit: 16)
+        let watchers = (0..<4).map { index in
+            store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0], startRevision: Int64(index == 0 ? 0 : 1)))
+        }
+        try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for watcher in watchers {
+                group.addTask { await Self.events(watcher, count: 3_000).events.map(\.kv.modRevision) }
+            }
+            for index in 0..<3_000 {
+                try Self.put(store, "k\(index % 100)", "\(index)")
+                if index % 100 == 0 { await Task.yield() }
+            }
+            for try await revisions in group {
+                #expect(revisions == Array(2...3_001))
+            }
+        }
+    }
+}
