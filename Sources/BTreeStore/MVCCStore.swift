@@ -128,26 +128,14 @@ package final class MVCCStore {
     }
 
     private func applyTxn(_ request: TxnRequest, plan: TxnPlan) -> TxnResponse {
-        var responses: [ResponseOp] = []
-        var nestedIndex = 0
-        for op in plan.operations(of: request) {
-            switch op {
-            case .range(let range):
-                do {
-                    responses.append(.range(try state.range(range, latest: latest)))
-                } catch {
-                    preconditionFailure("range failed after its checks passed: \(error)")
-                }
-            case .put(let put):
-                responses.append(.put(applyPut(put)))
-            case .deleteRange(let delete):
-                responses.append(.deleteRange(applyDeleteRange(delete)))
-            case .txn(let inner):
-                responses.append(.txn(applyTxn(inner, plan: plan.nested[nestedIndex])))
-                nestedIndex += 1
+        // Reads go to the writer's state at `latest`, so they see the transaction's earlier writes.
+        plan.respond(to: request, read: { range throws(MVCCError) in try state.range(range, latest: latest) }) { write in
+            switch write {
+            case .put(let put): return .put(applyPut(put))
+            case .deleteRange(let delete): return .deleteRange(applyDeleteRange(delete))
+            case .range, .txn: preconditionFailure("not a write: \(write)")
             }
         }
-        return TxnResponse(revision: 0, succeeded: plan.succeeded, responses: responses)
     }
 
     /// Writes one key at the next sub revision of the entry.

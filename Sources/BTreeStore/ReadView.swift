@@ -26,30 +26,13 @@ package struct ReadView: Sendable {
         try TxnValidation.check(request, maximumOperations: maximumOperations)
         let plan = TxnPlan(request, state: state, latest: state.currentRevision)
         try plan.check(request, state: state, leaseExists: { _ in true })
-        var response = readOnlyTxn(request, plan: plan)
+        var response = plan.respond(to: request, read: { range throws(MVCCError) in
+            try state.range(range, latest: state.currentRevision)
+        }) { write in
+            preconditionFailure("write in a read-only transaction: \(write)")
+        }
         response.revision = state.currentRevision
         return response
-    }
-
-    private func readOnlyTxn(_ request: TxnRequest, plan: TxnPlan) -> TxnResponse {
-        var responses: [ResponseOp] = []
-        var nestedIndex = 0
-        for op in plan.operations(of: request) {
-            switch op {
-            case .range(let range):
-                do {
-                    responses.append(.range(try state.range(range, latest: state.currentRevision)))
-                } catch {
-                    preconditionFailure("range failed after its checks passed: \(error)")
-                }
-            case .txn(let inner):
-                responses.append(.txn(readOnlyTxn(inner, plan: plan.nested[nestedIndex])))
-                nestedIndex += 1
-            case .put, .deleteRange:
-                preconditionFailure("write in a read-only transaction")
-            }
-        }
-        return TxnResponse(revision: 0, succeeded: plan.succeeded, responses: responses)
     }
 
     /// The key-value of `key` at `revision` (0 for current), or nil; errors as for a range.

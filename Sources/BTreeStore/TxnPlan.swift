@@ -58,3 +58,33 @@ struct TxnPlan {
         }
     }
 }
+
+extension TxnPlan {
+    /// Runs the branch this plan chose: reads through `read`, writes (puts and deletes) through
+    /// `write`, nested transactions by their own plans, responses in request order.
+    /// - Precondition: the plan's checks passed, so no read fails.
+    func respond(
+        to request: TxnRequest,
+        read: (RangeRequest) throws(MVCCError) -> RangeResponse,
+        write: (RequestOp) -> ResponseOp
+    ) -> TxnResponse {
+        var responses: [ResponseOp] = []
+        var nestedIndex = 0
+        for op in operations(of: request) {
+            switch op {
+            case .range(let range):
+                do {
+                    responses.append(.range(try read(range)))
+                } catch {
+                    preconditionFailure("range failed after its checks passed: \(error)")
+                }
+            case .txn(let inner):
+                responses.append(.txn(nested[nestedIndex].respond(to: inner, read: read, write: write)))
+                nestedIndex += 1
+            case .put, .deleteRange:
+                responses.append(write(op))
+            }
+        }
+        return TxnResponse(revision: 0, succeeded: succeeded, responses: responses)
+    }
+}
