@@ -36,25 +36,35 @@ import TestSupport
         }
     }
 
-    /// Our mutex and etcdctl's `lock` are the same protocol: while etcdctl holds the lock (running
-    /// `sleep`), our lock() waits.
+    /// Our mutex and etcdctl's `lock` are the same protocol: while etcdctl holds the lock, our
+    /// lock() waits; when etcdctl dies, its session's lease expires and our lock() gets the lock.
     @Test func mutexInteroperatesWithEtcdctlLock() async throws {
         try await withReferenceEtcd { member, client in
             let directory = try TemporaryDirectory(prefix: "etcdctl-lock")
             defer { directory.remove() }
             let holder = try ChildProcess(
                 name: "etcdctl lock", executable: "/usr/bin/etcdctl",
-                arguments: ["--endpoints", member.clientEndpoint, "lock", "shared", "sleep", "2"],
+                arguments: ["--endpoints", member.clientEndpoint, "lock", "shared", "--ttl", "2"],
                 environment: ["ETCDCTL_API": "3"], logPath: directory.appending("etcdctl.log"))
             try await waitUntil("etcdctl to take the lock") {
                 try holder.checkRunning()
                 return try await client.get("shared/", .prefix).count == 1
             }
             let session = try await EtcdSession(client: client, ttl: 10)
-            try await EtcdMutex(session: session, name: "shared").lock()
-            #expect(!holder.isRunning, "acquired only after etcdctl released it")
-            try await session.close()
+            let acquired = Mutex(false)
+            let waiter = Task {
+                try await EtcdMutex(session: session, name: "shared").lock()
+                acquired.withLock { $0 = true }
+            }
+            try await Task.sleep(for: .seconds(1))
+            #expect(!acquired.withLock { $0 }, "etcdctl still holds the lock")
+            holder.send(SIGKILL)
             await holder.stop()
+            try await waitUntil("our lock after etcdctl's lease expired", timeout: .seconds(30)) {
+                acquired.withLock { $0 }
+            }
+            try await waiter.value
+            try await session.close()
         }
     }
 

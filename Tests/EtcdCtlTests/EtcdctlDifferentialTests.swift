@@ -302,6 +302,14 @@ struct Side {
         var text = text
         for (value, placeholder) in replacements { text = text.replacingOccurrences(of: value, with: placeholder) }
         text = text.replacing(/took = [0-9.]+[µnm]?s/, with: "took = <T>")
+        // The remaining TTL of the table's 100 s lease depends on when each side's command ran.
+        text = text.replacing(/remaining\((9\d|100)s\)/, with: "remaining(<TTL>s)")
+        text = text.replacing(/"ttl":(9\d|100)\b/, with: "\"ttl\":<TTL>")
+        text = text.replacing(/"TTL" : 9\d\b/, with: "\"TTL\" : <TTL>")
+        // The database file's size is the server's (bbolt grows it at its own moments), not etcdctl's.
+        text = text.replacing(/"dbSize":\d+/, with: "\"dbSize\":<SIZE>")
+        text = text.replacing(/"DBSize" : \d+/, with: "\"DBSize\" : <SIZE>")
+        text = text.replacing(/\b\d+(\.\d)? (B|kB|MB|GB)\b/, with: "<SIZE>")
         // Table column widths follow the ids' lengths (hex without leading zeros), which differ.
         text = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             guard line.hasPrefix("+") || line.hasPrefix("|") else { return String(line) }
