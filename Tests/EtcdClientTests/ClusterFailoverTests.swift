@@ -49,6 +49,8 @@ import TestSupport
                     let status = try await client.status(endpoint: 1)
                     return status.leader != 0 && status.leader != n1.header.memberID
                 }
+                // Writes are not repeated on another member; a read (which is) moves the client first.
+                try await waitUntil("the client to reach a survivor") { try await client.get("events/").header.revision > 0 }
                 try await client.put("events/2", "after")
                 try await waitUntil("the watch to resume elsewhere", timeout: .seconds(20)) {
                     seen.withLock { $0 } == ["events/1", "events/2"]

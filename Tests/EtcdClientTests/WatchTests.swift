@@ -64,6 +64,9 @@ import TestSupport
             member.process.send(SIGKILL)
             await member.stop()
             member = try await member.restarted()
+            // A write is never repeated by the client, so first let a read (which is) find the
+            // restarted server; a put on the dead connection would fail, as it should.
+            try await waitUntil("the client to reach the restarted server") { try await client.get("r/").header.revision > 0 }
             for i in 1...3 { try await client.put("r/after-\(i)", "after") }
 
             try await waitUntil("the resumed watch to deliver the puts after the restart", timeout: .seconds(20)) {
