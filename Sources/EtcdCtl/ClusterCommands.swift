@@ -22,13 +22,9 @@ enum ClusterCommands {
         guard !peerURLs.isEmpty else { throw CommandError.badArguments("member peer urls not provided") }
         let response = try await invocation.client().memberAdd(
             peerURLs: peerURLs.split(separator: ",").map(String.init), isLearner: invocation.flags.bool("learner"))
-        var json = GoJSONObject()
-        json.object("header", EtcdJSON.header(response.header))
-        json.object("member", EtcdJSON.member(response.member))
-        json.array("members", response.members.map { EtcdJSON.member($0).text })
         try invocation.display.memberChanged(
-            "added to", id: response.member.id, clusterID: response.header.clusterID, response: response,
-            json: json, header: response.header)
+            "added to", id: response.member.id, header: response.header, added: response.member,
+            members: response.members, response: response)
         if invocation.display.format == .simple {
             let cluster = response.members.flatMap { member in
                 member.peerUrls.map { "\(member.id == response.member.id ? name : member.name)=\($0)" }
@@ -44,12 +40,8 @@ enum ClusterCommands {
     static func memberRemove(_ invocation: Invocation) async throws {
         let id = try memberID(invocation)
         let response = try await invocation.client().memberRemove(id: id)
-        var json = GoJSONObject()
-        json.object("header", EtcdJSON.header(response.header))
-        json.array("members", response.members.map { EtcdJSON.member($0).text })
         try invocation.display.memberChanged(
-            "removed from", id: id, clusterID: response.header.clusterID, response: response, json: json,
-            header: response.header)
+            "removed from", id: id, header: response.header, members: response.members, response: response)
     }
 
     static func memberUpdate(_ invocation: Invocation) async throws {
@@ -57,23 +49,15 @@ enum ClusterCommands {
         let peerURLs = invocation.flags["peer-urls"]
         guard !peerURLs.isEmpty else { throw CommandError.badArguments("member peer urls not provided") }
         let response = try await invocation.client().memberUpdate(id: id, peerURLs: peerURLs.split(separator: ",").map(String.init))
-        var json = GoJSONObject()
-        json.object("header", EtcdJSON.header(response.header))
-        json.array("members", response.members.map { EtcdJSON.member($0).text })
         try invocation.display.memberChanged(
-            "updated in", id: id, clusterID: response.header.clusterID, response: response, json: json,
-            header: response.header)
+            "updated in", id: id, header: response.header, members: response.members, response: response)
     }
 
     static func memberPromote(_ invocation: Invocation) async throws {
         let id = try memberID(invocation)
         let response = try await invocation.client().memberPromote(id: id)
-        var json = GoJSONObject()
-        json.object("header", EtcdJSON.header(response.header))
-        json.array("members", response.members.map { EtcdJSON.member($0).text })
         try invocation.display.memberChanged(
-            "promoted in", id: id, clusterID: response.header.clusterID, response: response, json: json,
-            header: response.header)
+            "promoted in", id: id, header: response.header, members: response.members, response: response)
     }
 
     private static func memberID(_ invocation: Invocation) throws(CommandError) -> UInt64 {

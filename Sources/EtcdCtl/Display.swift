@@ -119,19 +119,26 @@ struct Display {
     func grant(_ response: Etcdserverpb_LeaseGrantResponse) throws(CommandError) {
         switch format {
         case .simple: out("lease \(hex16(response.id)) granted with TTL(\(response.ttl)s)")
-        case .json:
-            var object = GoJSONObject()
-            EtcdJSON.addHeaderFields(response.header, to: &object)
-            object.int("ID", response.id, omitEmpty: false)
-            object.int("TTL", response.ttl, omitEmpty: false)
-            object.string("Error", response.error, omitEmpty: false)
-            out(object.text)
-        case .fields:
-            fieldsHeader(response.header)
-            out("\"ID\" : \(response.id)")
-            out("\"TTL\" : \(response.ttl)")
+        case .json, .fields: leaseTTL(response.header, id: response.id, ttl: response.ttl, error: response.error)
         case .protobuf: try protobuf(response)
         case .table: throw unsupported()
+        }
+    }
+
+    /// clientv3's lease grant and keep-alive responses: the header embedded, then ID and TTL (and
+    /// the grant's Error).
+    private func leaseTTL(_ header: Etcdserverpb_ResponseHeader, id: Int64, ttl: Int64, error: String?) {
+        if format == .json {
+            var object = GoJSONObject()
+            EtcdJSON.addHeaderFields(header, to: &object)
+            object.int("ID", id, omitEmpty: false)
+            object.int("TTL", ttl, omitEmpty: false)
+            if let error { object.string("Error", error, omitEmpty: false) }
+            out(object.text)
+        } else {
+            fieldsHeader(header)
+            out("\"ID\" : \(id)")
+            out("\"TTL\" : \(ttl)")
         }
     }
 
@@ -148,16 +155,7 @@ struct Display {
     func keepAlive(_ response: Etcdserverpb_LeaseKeepAliveResponse) throws(CommandError) {
         switch format {
         case .simple: out("lease \(hex16(response.id)) keepalived with TTL(\(response.ttl))")
-        case .json:
-            var object = GoJSONObject()
-            EtcdJSON.addHeaderFields(response.header, to: &object)
-            object.int("ID", response.id, omitEmpty: false)
-            object.int("TTL", response.ttl, omitEmpty: false)
-            out(object.text)
-        case .fields:
-            fieldsHeader(response.header)
-            out("\"ID\" : \(response.id)")
-            out("\"TTL\" : \(response.ttl)")
+        case .json, .fields: leaseTTL(response.header, id: response.id, ttl: response.ttl, error: nil)
         case .protobuf: try protobuf(response)
         case .table: throw unsupported()
         }
@@ -247,11 +245,17 @@ struct Display {
         }
     }
 
-    func memberChanged(_ verb: String, id: UInt64, clusterID: UInt64, response: some SwiftProtobuf.Message,
-                       json: GoJSONObject, header: Etcdserverpb_ResponseHeader) throws(CommandError) {
+    /// The answer of member add, remove, update and promote.
+    func memberChanged(_ verb: String, id: UInt64, header: Etcdserverpb_ResponseHeader, added: Etcdserverpb_Member? = nil,
+                       members: [Etcdserverpb_Member], response: some SwiftProtobuf.Message) throws(CommandError) {
         switch format {
-        case .simple: out("Member \(hex16Spaced(id)) \(verb) cluster \(hex16Spaced(clusterID))")
-        case .json: out(json.text)
+        case .simple: out("Member \(hex16Spaced(id)) \(verb) cluster \(hex16Spaced(header.clusterID))")
+        case .json:
+            var json = GoJSONObject()
+            json.object("header", EtcdJSON.header(header))
+            json.object("member", added.map(EtcdJSON.member))
+            json.array("members", members.map { EtcdJSON.member($0).text })
+            out(json.text)
         case .fields: fieldsHeader(header)
         case .protobuf: try protobuf(response)
         case .table: throw unsupported()
