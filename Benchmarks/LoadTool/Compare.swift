@@ -17,7 +17,6 @@ struct Compare: AsyncParsableCommand {
 
     struct Workload {
         var name: String
-        var higherIsBetter: Bool
         var unit: String
         var measure: (String) async throws -> Double
     }
@@ -47,17 +46,17 @@ struct Compare: AsyncParsableCommand {
             }
         }
         return [
-            Workload(name: "put, 1 client", higherIsBetter: true, unit: "req/s",
+            Workload(name: "put, 1 client", unit: "req/s",
                      measure: rate(["--clients", "1", "--conns", "1", "--total", "\(n(1000))"])),
-            Workload(name: "put, 100 clients / 10 conns", higherIsBetter: true, unit: "req/s",
+            Workload(name: "put, 100 clients / 10 conns", unit: "req/s",
                      measure: rate(["--clients", "100", "--conns", "10", "--total", "\(n(10_000))"])),
-            Workload(name: "put, 500 clients / 50 conns", higherIsBetter: true, unit: "req/s",
+            Workload(name: "put, 500 clients / 50 conns", unit: "req/s",
                      measure: rate(["--clients", "500", "--conns", "50", "--total", "\(n(20_000))"])),
-            Workload(name: "range linearizable, 100 clients", higherIsBetter: true, unit: "req/s",
+            Workload(name: "range linearizable, 100 clients", unit: "req/s",
                      measure: range(serializable: false, ["--clients", "100", "--conns", "10", "--total", "\(n(20_000))"])),
-            Workload(name: "range serializable, 100 clients", higherIsBetter: true, unit: "req/s",
+            Workload(name: "range serializable, 100 clients", unit: "req/s",
                      measure: range(serializable: true, ["--clients", "100", "--conns", "10", "--total", "\(n(20_000))"])),
-            Workload(name: "watch p99, 1000 watchers", higherIsBetter: false, unit: "ms") { endpoints in
+            Workload(name: "watch p99, 1000 watchers", unit: "ms") { endpoints in
                 let clients = try EtcdClient.fromEndpointList(endpoints, connections: 10)
                 let report = try await Workloads.watchLatency(clients: clients, watchers: 1000, puts: n(50), rate: 10)
                 for client in clients { await client.close() }
@@ -98,7 +97,8 @@ struct Compare: AsyncParsableCommand {
         for workload in suite {
             guard let figures = results[workload.name] else { continue }
             let oursMedian = median(figures.ours), referenceMedian = median(figures.reference)
-            let ratio = workload.higherIsBetter ? oursMedian / referenceMedian : oursMedian / referenceMedian
+            // Always ours ÷ etcd: above 1 is better for rates, below 1 is better for latencies.
+            let ratio = oursMedian / referenceMedian
             print(String(format: "| %@ | %.1f %@ | %.1f %@ | %.2f× |", workload.name, oursMedian, workload.unit,
                          referenceMedian, workload.unit, ratio))
         }
