@@ -78,6 +78,9 @@ extension MVCCStore {
         state.tombstoned = BTree(sortedEntries: byKey.lazy.filter { $0.value.version == 0 }.map { ($0.key, $0.value) })
         state.currentRevision = snapshot.currentRevision
         state.compactRevision = snapshot.compactRevision
+        state.historyBytes = snapshot.records.reduce(0) { total, record in
+            total + StoreState.recordBytes(key: record.kv.key.count, value: record.isTombstone ? 0 : record.kv.value.count)
+        }
         self.init(state: state)
     }
 }

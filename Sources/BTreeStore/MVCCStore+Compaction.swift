@@ -19,6 +19,7 @@ extension MVCCStore {
         state.history.forEach(to: Revision(main: revision + 1), reverse: true) { recordRevision, record in
             if !seen.insert(record.key).inserted || record.isTombstone {
                 removed.append(recordRevision)
+                state.historyBytes -= StoreState.recordBytes(key: record.key.count, value: record.value.count)
             }
             return true
         }

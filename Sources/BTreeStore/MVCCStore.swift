@@ -19,6 +19,9 @@ package final class MVCCStore {
     package var maximumTxnOperations = TxnValidation.defaultMaximumOperations
     /// Asks the lessor whether a lease exists; puts naming an unknown lease fail.
     package var leaseExists: (Int64) -> Bool = { _ in true }
+    /// Told the changes of each entry that wrote, as it completes: how the lessor tracks which
+    /// keys are attached to which lease without scanning the key space.
+    package var entryApplied: ([Event]) -> Void = { _ in }
 
     /// Changes of the entry being applied; their count is the next sub revision.
     private var changes: [Event] = []
@@ -98,6 +101,16 @@ package final class MVCCStore {
         return response
     }
 
+    /// Deletes the given keys in one entry (one revision), as a lease revocation does; keys that
+    /// do not exist are skipped. - Returns: the number deleted.
+    @discardableResult
+    package func deleteKeys(_ keys: [[UInt8]]) -> Int {
+        for key in keys { delete(key) }
+        let deleted = changes.count
+        finishEntry()
+        return deleted
+    }
+
     /// Serves a read on the writer's state (reads inside the apply loop).
     package func range(_ request: RangeRequest) throws(MVCCError) -> RangeResponse {
         try readView.range(request)
@@ -164,6 +177,7 @@ package final class MVCCStore {
             RevisionRecord(key: key, value: value, createRevision: createRevision, version: version,
                            lease: lease, previous: previousRevision),
             forKey: revision)
+        state.historyBytes += StoreState.recordBytes(key: key.count, value: value.count)
         changes.append(Event(
             type: .put,
             kv: KeyValue(key: key, value: value, createRevision: createRevision, modRevision: revision.main,
@@ -181,6 +195,7 @@ package final class MVCCStore {
             RevisionRecord(key: key, value: [], createRevision: 0, version: 0, lease: 0,
                            previous: entry.modification),
             forKey: revision)
+        state.historyBytes += StoreState.recordBytes(key: key.count, value: 0)
         changes.append(Event(type: .delete, kv: KeyValue(key: key, modRevision: revision.main),
                              prevKV: entry.keyValue(key)))
     }
@@ -188,6 +203,7 @@ package final class MVCCStore {
     /// Ends the entry: the revision advances if it wrote, and it is published unless a batch is open.
     func finishEntry() {
         if !changes.isEmpty {
+            entryApplied(changes)
             state.currentRevision += 1
             unpublished.append(contentsOf: changes)
             changes.removeAll(keepingCapacity: true)

@@ -54,3 +54,14 @@ extension ReadView {
         return leased
     }
 }
+
+extension ReadView {
+    /// Number of live keys.
+    package var keyCount: Int { state.live.count }
+
+    /// Number of revisions held (puts and tombstones since the last compaction).
+    package var historyCount: Int { state.history.count }
+
+    /// Approximate bytes of that history.
+    package var historyBytes: Int64 { state.historyBytes }
+}

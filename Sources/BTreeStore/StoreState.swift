@@ -17,6 +17,12 @@ struct StoreState: Sendable {
     /// Reads below this revision fail: their records may be gone. As in etcd, -1 until the first
     /// compaction (`HashKV` reports it).
     var compactRevision: Int64 = -1
+    /// Approximate bytes of the history (keys, values and a fixed cost per record): the server's
+    /// "database size in use" and what the space quota is checked against.
+    var historyBytes: Int64 = 0
+
+    /// The approximate cost of one history record.
+    static func recordBytes(key: Int, value: Int) -> Int64 { Int64(key + value + 48) }
 
     /// The key-value of `key`, described by `entry`, as of revision `atRevision`.
     func keyValue(_ key: [UInt8], _ entry: KeyIndex, at atRevision: Int64) -> KeyValue? {

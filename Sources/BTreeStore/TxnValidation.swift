@@ -1,26 +1,26 @@
 /// The request checks etcd's API layer makes before a request reaches the store
 /// (`v3rpc/key.go`: `checkRangeRequest`, `checkPutRequest`, `checkTxnRequest`, `checkIntervals`),
 /// with etcd's order of checks so the same request fails with the same error.
-enum TxnValidation {
+package enum TxnValidation {
     /// etcd's default `--max-txn-ops`.
-    static let defaultMaximumOperations = 128
+    package static let defaultMaximumOperations = 128
 
-    static func check(_ request: RangeRequest) throws(MVCCError) {
+    package static func check(_ request: RangeRequest) throws(MVCCError) {
         if request.key.isEmpty { throw .emptyKey }
     }
 
-    static func check(_ request: PutRequest) throws(MVCCError) {
+    package static func check(_ request: PutRequest) throws(MVCCError) {
         if request.key.isEmpty { throw .emptyKey }
         if request.ignoreValue && !request.value.isEmpty { throw .valueProvided }
         if request.ignoreLease && request.lease != 0 { throw .leaseProvided }
     }
 
-    static func check(_ request: DeleteRangeRequest) throws(MVCCError) {
+    package static func check(_ request: DeleteRangeRequest) throws(MVCCError) {
         if request.key.isEmpty { throw .emptyKey }
     }
 
     /// `checkTxnRequest` followed by `checkIntervals` on both branches.
-    static func check(_ request: TxnRequest, maximumOperations: Int) throws(MVCCError) {
+    package static func check(_ request: TxnRequest, maximumOperations: Int) throws(MVCCError) {
         try checkShape(request, maximumOperations: maximumOperations)
         _ = try checkIntervals(request.success)
         _ = try checkIntervals(request.failure)

@@ -1,5 +1,6 @@
 import EtcdProto
 import GRPCCore
+import HTTP2PingResponder
 import GRPCNIOTransportHTTP2
 import NIOCore
 import Synchronization

@@ -261,6 +261,9 @@ public final class WriteAheadLog {
         try Directory.sync(directory)
     }
 
+    /// Bytes of records in the live segments (not their preallocated size): what the log holds.
+    public var bytesInUse: Int { (segments.count - 1) * options.segmentSize + writeOffset }
+
     /// The segment file names, oldest first (for tests and operators).
     public var segmentFileNames: [String] { segments.map(\.fileName) }
 }

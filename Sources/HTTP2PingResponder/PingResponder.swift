@@ -1,10 +1,10 @@
 import NIOCore
 
-/// Answers the server's HTTP/2 PING frames below the HTTP/2 handler, so that swift-nio-http2 never
-/// counts them.
+/// Answers the peer's HTTP/2 PING frames below the HTTP/2 handler, so that swift-nio-http2 never
+/// counts them. Used on both sides: our client facing Go's etcd, and our server facing Go's clients
+/// (etcdctl, Kubernetes), which ping the same way.
 ///
-/// Why: Go's gRPC (every etcd server) sends a bandwidth-estimation PING after nearly every request
-/// it receives. swift-nio-http2 treats more than 200 inbound control frames in 30 seconds as a
+/// Why: Go's gRPC sends a bandwidth-estimation PING after nearly every message it receives. swift-nio-http2 treats more than 200 inbound control frames in 30 seconds as a
 /// denial-of-service attempt and closes the connection with ENHANCE_YOUR_CALM, failing the calls in
 /// flight, and grpc-swift-nio-transport 2.9 offers no way to raise that limit. So at more than about
 /// 7 requests per second one connection to etcd breaks every 200 requests. This handler sits first in
@@ -12,11 +12,11 @@ import NIOCore
 /// each non-ACK PING with its ACK (echoing the payload, as RFC 9113 section 6.7 requires) and passes
 /// every other byte through untouched. Remove it once the transport exposes
 /// `NIOHTTP2Handler.ConnectionConfiguration.controlFrameRateLimit`.
-final class PingResponder: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class PingResponder: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     private static let frameHeaderLength = 9
     private static let pingType: UInt8 = 0x6
@@ -24,11 +24,17 @@ final class PingResponder: ChannelDuplexHandler {
     private static let pingPayloadLength = 8
 
     /// Bytes of the current non-PING frame still to pass through before the next frame header.
-    private var passThroughRemaining = 0
+    private var passThroughRemaining: Int
     /// Bytes received but not yet classified (an incomplete frame header or PING frame).
     private var pending: ByteBuffer?
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    /// - Parameter prefaceLength: bytes to pass through before the first frame: 0 on a client, the
+    ///   24-byte connection preface on a server.
+    public init(prefaceLength: Int = 0) {
+        passThroughRemaining = prefaceLength
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if var held = pending {
             held.writeBuffer(&incoming)

@@ -1,0 +1,76 @@
+import EtcdProto
+import Foundation
+import GRPCCore
+
+/// etcd's Lease service. Grants and revocations go through Raft; keep-alives and queries are
+/// answered by the lessor of this member, which must be the leader for keep-alives.
+struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
+    let core: ServerCore
+
+    func leaseGrant(request: Etcdserverpb_LeaseGrantRequest,
+                    context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
+        var grant = request
+        // etcd picks positive ids only.
+        while grant.id == 0 { grant.id = Int64(bitPattern: core.driver.nextID & ((1 << 63) - 1)) }
+        if grant.ttl > Lessor.maximumTTL { throw ServerError.leaseTTLTooLarge.rpcError }
+        try await core.checkQuota(requestBytes: 16)
+        return try await core.propose(.leaseGrant(grant)) { result in
+            if case .leaseGrant(let response) = result { response } else { nil }
+        }
+    }
+
+    func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest,
+                     context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
+        try await core.propose(.leaseRevoke(request)) { result in
+            if case .leaseRevoke(let response) = result { response } else { nil }
+        }
+    }
+
+    func leaseKeepAlive(request: RPCAsyncSequence<Etcdserverpb_LeaseKeepAliveRequest, any Error>,
+                        response: RPCWriter<Etcdserverpb_LeaseKeepAliveResponse>,
+                        context: ServerContext) async throws {
+        for try await keepAlive in request {
+            var answer = Etcdserverpb_LeaseKeepAliveResponse()
+            answer.id = keepAlive.id
+            do {
+                // An unknown lease answers TTL 0, as etcd does.
+                answer.ttl = try core.lessor.renew(id: keepAlive.id) ?? 0
+            } catch {
+                throw error.rpcError
+            }
+            answer.header = core.header(revision: core.readViews.current().revision)
+            try await response.write(answer)
+        }
+    }
+
+    func leaseTimeToLive(request: Etcdserverpb_LeaseTimeToLiveRequest,
+                         context: ServerContext) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
+        // Linearizable like etcd: the lease's grant must have been applied here.
+        _ = try await core.readView(serializable: false)
+        var answer = Etcdserverpb_LeaseTimeToLiveResponse()
+        answer.header = core.header(revision: core.readViews.current().revision)
+        answer.id = request.id
+        // etcd answers an unknown lease with TTL -1 (etcdctl prints "already expired").
+        guard let lease = core.lessor.timeToLive(id: request.id) else {
+            answer.ttl = -1
+            return answer
+        }
+        answer.ttl = lease.remaining
+        answer.grantedTtl = lease.ttl
+        if request.keys { answer.keys = lease.keys.map { Data($0) } }
+        return answer
+    }
+
+    func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest,
+                     context: ServerContext) async throws -> Etcdserverpb_LeaseLeasesResponse {
+        _ = try await core.readView(serializable: false)
+        var answer = Etcdserverpb_LeaseLeasesResponse()
+        answer.header = core.header(revision: core.readViews.current().revision)
+        answer.leases = core.lessor.ids().map { id in
+            var status = Etcdserverpb_LeaseStatus()
+            status.id = id
+            return status
+        }
+        return answer
+    }
+}

@@ -1,0 +1,580 @@
+import BTreeStore
+import EtcdProto
+import Foundation
+import Logging
+import Raft
+import Synchronization
+import WAL
+
+/// What the rest of the server may read about consensus at any moment.
+package struct RaftStatusSnapshot: Sendable, Hashable {
+    package var leader: UInt64 = 0
+    package var term: UInt64 = 0
+    package var commitIndex: UInt64 = 0
+    package var appliedIndex: UInt64 = 0
+    package var isLeader = false
+    package var leaderChanges = 0
+    package var snapshotIndex: UInt64 = 0
+    /// Bytes the WAL holds.
+    package var walBytes = 0
+}
+
+/// Runs consensus: one thread owns the `RawNode`, the WAL and the state machine, and turns what
+/// callers hand it (proposals, read requests, commands) into Ready cycles.
+///
+/// A Ready cycle: append the new entries and hard state to the WAL with one fdatasync (every
+/// proposal that arrived since the last cycle shares it: group commit), hand messages to peers,
+/// apply committed entries to the store in one batch, answer their waiting callers, then
+/// `advance`. A dedicated thread (not Swift's two-thread cooperative pool) because fsync blocks,
+/// and the gRPC handlers must keep running meanwhile.
+package final class RaftDriver: @unchecked Sendable {
+    // MARK: Shared with callers (locked)
+
+    private struct Inbox {
+        var proposals: [(id: UInt64, data: [UInt8])] = []
+        var reads: [ReadWaiter] = []
+        var commands: [Command] = []
+        var stopping = false
+
+        var isEmpty: Bool { proposals.isEmpty && reads.isEmpty && commands.isEmpty && !stopping }
+    }
+
+    enum Command {
+        case snapshot(CheckedContinuation<String, any Error>?)
+        case snapshotSaved(index: UInt64, term: UInt64, path: String, waiters: [CheckedContinuation<String, any Error>])
+        case snapshotFailed(any Error, waiters: [CheckedContinuation<String, any Error>])
+        case transferLeadership(UInt64, CheckedContinuation<Void, any Error>)
+    }
+
+    struct ReadWaiter {
+        var continuation: CheckedContinuation<Void, any Error>
+        var deadline: ContinuousClock.Instant
+    }
+
+    private struct Waiter {
+        var continuation: CheckedContinuation<ApplyResult, Never>
+        var deadline: ContinuousClock.Instant
+    }
+
+    private let condition = NSCondition()
+    private var inbox = Inbox()
+    private let waiters = Mutex<[UInt64: Waiter]>([:])
+    private let published = Mutex(RaftStatusSnapshot())
+    private let idGenerator: IDGenerator
+
+    // MARK: Owned by the driver thread
+
+    private let node: RawNode
+    private let storage: MemoryStorage
+    private let wal: WriteAheadLog
+    package let applier: Applier
+    private let snapshots: SnapshotDirectory
+    private let identity: MemberIdentity
+    private let logger: Logger
+    private let metrics: ServerMetrics
+    private let tickInterval: Duration
+    private let requestTimeout: Duration
+    private let snapshotCount: UInt64
+    private let maxRequestBytes: Int
+    private var confState: ConfState
+    private var appliedIndex: UInt64
+    private var snapshotIndex: UInt64
+    private var snapshotInFlight = false
+    private var snapshotWaiters: [CheckedContinuation<String, any Error>] = []
+    private var status = RaftStatusSnapshot()
+    /// Proposals Raft dropped (no leader yet): retried each tick until their callers' deadlines.
+    private var deferred: [(id: UInt64, data: [UInt8])] = []
+    private var pendingReads: [ReadWaiter] = []
+    private var readBatches: [UInt64: [ReadWaiter]] = [:]
+    private var readsAwaitingApply: [(index: UInt64, waiters: [ReadWaiter])] = []
+    private var nextReadBatch: UInt64 = 1
+    private var campaigned = false
+    private var transfers: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>, deadline: ContinuousClock.Instant)] = []
+    private var thread: Thread?
+    private let stopped = NSCondition()
+    private var isStopped = false
+    /// Set (under `condition`) when the loop has exited: later work is refused.
+    private var closed = false
+
+    /// Entries kept in memory behind a snapshot, for followers that are slightly behind.
+    private static let retainedEntries: UInt64 = 5000
+
+    struct Recovered {
+        var node: RawNode
+        var storage: MemoryStorage
+        var wal: WriteAheadLog
+        var applier: Applier
+        var confState: ConfState
+        var snapshotIndex: UInt64
+    }
+
+    init(recovered: Recovered, snapshots: SnapshotDirectory, identity: MemberIdentity, logger: Logger,
+         metrics: ServerMetrics, tickInterval: Duration, requestTimeout: Duration, snapshotCount: UInt64,
+         maxRequestBytes: Int) {
+        node = recovered.node
+        storage = recovered.storage
+        wal = recovered.wal
+        applier = recovered.applier
+        confState = recovered.confState
+        appliedIndex = recovered.snapshotIndex
+        snapshotIndex = recovered.snapshotIndex
+        self.snapshots = snapshots
+        self.identity = identity
+        self.logger = logger
+        self.metrics = metrics
+        self.tickInterval = tickInterval
+        self.requestTimeout = requestTimeout
+        self.snapshotCount = snapshotCount
+        self.maxRequestBytes = maxRequestBytes
+        idGenerator = IDGenerator(memberID: identity.memberID)
+        status.snapshotIndex = recovered.snapshotIndex
+        status.appliedIndex = recovered.snapshotIndex
+        status.commitIndex = recovered.node.hardState.commit
+        status.term = recovered.node.hardState.term
+        published.withLock { $0 = status }
+    }
+
+    // MARK: Life cycle
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "raft"
+        thread.stackSize = 8 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the loop after the current cycle (everything written is synced), fails what waits.
+    func stop() {
+        condition.lock()
+        inbox.stopping = true
+        condition.signal()
+        condition.unlock()
+        stopped.lock()
+        while !isStopped && thread != nil { stopped.wait() }
+        stopped.unlock()
+    }
+
+    package var raftStatus: RaftStatusSnapshot { published.withLock { $0 } }
+
+    package var nextID: UInt64 { idGenerator.next() }
+
+    // MARK: Requests
+
+    /// Proposes a request and waits until it is applied.
+    package func propose(_ request: InternalRequest) async throws(ServerError) -> ApplyResult {
+        let id = idGenerator.next()
+        let data: [UInt8]
+        do {
+            data = try request.encoded(id: id)
+        } catch {
+            throw ServerError(.internalError, "etcdserver: \(error)")
+        }
+        if data.count > maxRequestBytes { throw .requestTooLarge }
+        let deadline = ContinuousClock.now + requestTimeout
+        let result = await withCheckedContinuation { continuation in
+            waiters.withLock { $0[id] = Waiter(continuation: continuation, deadline: deadline) }
+            if !enqueue({ $0.proposals.append((id, data)) }),
+               let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
+                waiter.continuation.resume(returning: .failure(.stopped))
+            }
+        }
+        if case .failure(let error) = result { throw error }
+        return result
+    }
+
+    /// Returns once this member has applied everything committed when the read was asked for
+    /// (ReadIndex): a read after this sees every write acknowledged before it.
+    package func linearizableBarrier() async throws {
+        let deadline = ContinuousClock.now + requestTimeout
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            if !enqueue({ $0.reads.append(ReadWaiter(continuation: continuation, deadline: deadline)) }) {
+                continuation.resume(throwing: ServerError.stopped)
+            }
+        }
+    }
+
+    /// Saves a snapshot of the applied state now. - Returns: its path.
+    package func snapshotNow() async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            if !enqueue({ $0.commands.append(.snapshot(continuation)) }) {
+                continuation.resume(throwing: ServerError.stopped)
+            }
+        }
+    }
+
+    package func transferLeadership(to target: UInt64) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            if !enqueue({ $0.commands.append(.transferLeadership(target, continuation)) }) {
+                continuation.resume(throwing: ServerError.stopped)
+            }
+        }
+    }
+
+    /// Hands work to the loop. - Returns: false once the loop has shut down (nothing will run it).
+    @discardableResult
+    private func enqueue(_ change: (inout Inbox) -> Void) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return false }
+        let wasEmpty = inbox.isEmpty
+        change(&inbox)
+        if wasEmpty { condition.signal() }
+        return true
+    }
+
+    // MARK: The loop
+
+    private func run() {
+        var nextTick = ContinuousClock.now + tickInterval
+        var stopping = false
+        while !stopping {
+            condition.lock()
+            while inbox.isEmpty && ContinuousClock.now < nextTick {
+                let wait = nextTick - ContinuousClock.now
+                let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, seconds)))
+            }
+            let work = inbox
+            inbox = Inbox()
+            condition.unlock()
+            stopping = work.stopping
+
+            let now = ContinuousClock.now
+            if now >= nextTick {
+                node.tick()
+                onTick(now: now)
+                nextTick = now - nextTick > tickInterval * 5 ? now + tickInterval : nextTick + tickInterval
+            }
+            for command in work.commands { handle(command) }
+            propose(work.proposals)
+            if !work.reads.isEmpty {
+                pendingReads.append(contentsOf: work.reads)
+            }
+            requestReadIndex()
+            do {
+                try processReady()
+                // A lone voter need not wait out an election timeout to lead; Raft lets it
+                // campaign once the bootstrap membership entries are applied.
+                if !campaigned && status.leader == 0 && confState.voters == [identity.memberID]
+                    && appliedIndex >= status.commitIndex {
+                    campaigned = true
+                    try? node.campaign()
+                    try processReady()
+                }
+            } catch {
+                // The WAL refuses further writes after a failed write or sync: what is on disk is
+                // unknown, so serving on would risk acknowledging lost writes (etcd exits too).
+                logger.critical("failed to persist raft entries: \(error); stopping")
+                fatalError("etcdserver: failed to persist raft entries: \(error)")
+            }
+        }
+        shutDown()
+    }
+
+    private func propose(_ proposals: [(id: UInt64, data: [UInt8])]) {
+        for proposal in proposals {
+            do {
+                try node.propose(proposal.data)
+                metrics.proposalsPending.add(1, ordering: .relaxed)
+            } catch {
+                deferred.append(proposal)
+            }
+        }
+    }
+
+    private func onTick(now: ContinuousClock.Instant) {
+        if !deferred.isEmpty && status.leader != 0 {
+            let retry = deferred
+            deferred = []
+            propose(retry)
+        }
+        // Callers whose deadline passed get etcd's timeout; their entries may still apply later.
+        var expired: [Waiter] = []
+        waiters.withLock { waiters in
+            for (id, waiter) in waiters where waiter.deadline <= now {
+                expired.append(waiter)
+                waiters[id] = nil
+            }
+        }
+        if !expired.isEmpty {
+            deferred.removeAll { proposal in waiters.withLock { $0[proposal.id] == nil } }
+            metrics.proposalsFailed.add(expired.count, ordering: .relaxed)
+        }
+        for waiter in expired { waiter.continuation.resume(returning: .failure(status.leader == 0 ? .noLeader : .timeout)) }
+        failExpiredReads(now: now)
+        for (index, transfer) in transfers.enumerated().reversed() where transfer.deadline <= now {
+            transfers.remove(at: index)
+            transfer.continuation.resume(throwing: ServerError.timeout)
+        }
+        if snapshotCount > 0 && appliedIndex - snapshotIndex >= snapshotCount && !snapshotInFlight {
+            startSnapshot()
+        }
+    }
+
+    private func failExpiredReads(now: ContinuousClock.Instant) {
+        func split(_ waiters: [ReadWaiter]) -> [ReadWaiter] {
+            var kept: [ReadWaiter] = []
+            for waiter in waiters {
+                if waiter.deadline <= now {
+                    waiter.continuation.resume(throwing: ServerError.timeout)
+                } else {
+                    kept.append(waiter)
+                }
+            }
+            return kept
+        }
+        pendingReads = split(pendingReads)
+        for (batch, waiters) in readBatches {
+            let kept = split(waiters)
+            readBatches[batch] = kept.isEmpty ? nil : kept
+        }
+        // A batch whose ReadIndex went unanswered (dropped by a leader change) is asked again.
+        if !readBatches.isEmpty && status.leader != 0 {
+            for (_, waiters) in readBatches { pendingReads.append(contentsOf: waiters) }
+            readBatches = [:]
+        }
+    }
+
+    private func requestReadIndex() {
+        guard !pendingReads.isEmpty, status.leader != 0 else { return }
+        let batch = nextReadBatch
+        nextReadBatch += 1
+        var context: [UInt8] = []
+        withUnsafeBytes(of: batch.littleEndian) { context.append(contentsOf: $0) }
+        do {
+            try node.readIndex(context: context)
+            readBatches[batch] = pendingReads
+            pendingReads = []
+        } catch {
+            // Not possible now (no leader known); kept for the next cycle.
+        }
+    }
+
+    private func processReady() throws {
+        while node.hasReady {
+            let ready = node.ready()
+            if let soft = ready.softState { leadershipChanged(soft) }
+            if !ready.entries.isEmpty || ready.hardState != nil {
+                let start = ContinuousClock.now
+                try wal.save(hardState: ready.hardState, entries: ready.entries, sync: ready.mustSync)
+                if ready.mustSync { metrics.walFsync.observe(ContinuousClock.now - start) }
+            }
+            storage.append(ready.entries)
+            if let hardState = ready.hardState {
+                storage.setHardState(hardState)
+                applier.term = hardState.term
+                status.term = hardState.term
+                status.commitIndex = hardState.commit
+            }
+            apply(ready.committedEntries)
+            for readState in ready.readStates { readIndexAnswered(readState) }
+            node.advance(ready)
+            answerReads()
+            publishStatus()
+        }
+        publishStatus()
+    }
+
+    private func leadershipChanged(_ soft: SoftState) {
+        let wasLeader = status.isLeader
+        if soft.lead != status.leader {
+            if soft.lead != 0 {
+                logger.info("raft.node: \(hex(identity.memberID)) elected leader \(hex(soft.lead)) at term \(node.hardState.term)")
+            } else {
+                logger.info("raft.node: \(hex(identity.memberID)) lost leader \(hex(status.leader)) at term \(node.hardState.term)")
+            }
+            status.leaderChanges += 1
+        }
+        status.leader = soft.lead
+        status.isLeader = soft.raftState == .leader
+        if status.isLeader && !wasLeader { applier.lessor.promote() }
+        if !status.isLeader && wasLeader { applier.lessor.demote() }
+        for (index, transfer) in transfers.enumerated().reversed() where transfer.target == soft.lead {
+            transfers.remove(at: index)
+            transfer.continuation.resume()
+        }
+    }
+
+    private func apply(_ entries: [Entry]) {
+        guard !entries.isEmpty else { return }
+        var answers: [(CheckedContinuation<ApplyResult, Never>, ApplyResult)] = []
+        applier.store.batch {
+            for entry in entries {
+                defer { appliedIndex = entry.index }
+                switch entry.type {
+                case .normal:
+                    guard !entry.data.isEmpty else { continue }
+                    let decoded: (id: UInt64, request: InternalRequest)
+                    do {
+                        decoded = try InternalRequest.decode(entry.data)
+                    } catch {
+                        // Every member would fail the same way; applying on regardless would make
+                        // this member's state differ from what the log says.
+                        fatalError("etcdserver: cannot apply entry \(entry.index): \(error)")
+                    }
+                    let result = applier.apply(decoded.request)
+                    metrics.countApplied(decoded.request, result: result)
+                    if let waiter = waiters.withLock({ $0.removeValue(forKey: decoded.id) }) {
+                        answers.append((waiter.continuation, result))
+                    }
+                case .confChange:
+                    if let change = ConfChange(decoding: entry.data) {
+                        confState = node.applyConfChange(change)
+                    }
+                }
+            }
+        }
+        metrics.proposalsApplied.add(entries.count, ordering: .relaxed)
+        metrics.proposalsPending.store(max(0, metrics.proposalsPending.load(ordering: .relaxed) - entries.count),
+                                       ordering: .relaxed)
+        status.appliedIndex = appliedIndex
+        for (continuation, result) in answers { continuation.resume(returning: result) }
+    }
+
+    private func readIndexAnswered(_ readState: ReadState) {
+        guard readState.requestContext.count == 8 else { return }
+        var batch: UInt64 = 0
+        for (shift, byte) in readState.requestContext.enumerated() { batch |= UInt64(byte) << (8 * UInt64(shift)) }
+        guard let waiters = readBatches.removeValue(forKey: batch) else { return }
+        readsAwaitingApply.append((readState.index, waiters))
+    }
+
+    private func answerReads() {
+        guard !readsAwaitingApply.isEmpty else { return }
+        var kept: [(index: UInt64, waiters: [ReadWaiter])] = []
+        for batch in readsAwaitingApply {
+            if batch.index <= appliedIndex {
+                for waiter in batch.waiters { waiter.continuation.resume() }
+            } else {
+                kept.append(batch)
+            }
+        }
+        readsAwaitingApply = kept
+    }
+
+    private func publishStatus() {
+        status.walBytes = wal.bytesInUse
+        let current = status
+        published.withLock { $0 = current }
+    }
+
+    // MARK: Commands
+
+    private func handle(_ command: Command) {
+        switch command {
+        case .snapshot(let waiter):
+            if let waiter { snapshotWaiters.append(waiter) }
+            if !snapshotInFlight { startSnapshot() }
+        case .snapshotSaved(let index, let term, let path, let waiters):
+            snapshotInFlight = false
+            do {
+                try wal.saveSnapshotMarker(WALSnapshotMarker(index: index, term: term, confState: confState))
+                if index > snapshotIndex {
+                    _ = try? storage.createSnapshot(index: index, confState: confState, data: [])
+                    if index > Self.retainedEntries, let first = try? storage.firstIndex(),
+                       index - Self.retainedEntries >= first {
+                        try storage.compact(through: index - Self.retainedEntries)
+                    }
+                    snapshotIndex = index
+                    status.snapshotIndex = index
+                }
+                try wal.releaseSegments(through: index)
+                try snapshots.prune(keep: 5)
+                logger.info("etcdserver: saved snapshot at index \(index) to \(path)")
+                for waiter in waiters { waiter.resume(returning: path) }
+            } catch {
+                logger.error("etcdserver: failed to record snapshot at index \(index): \(error)")
+                for waiter in waiters { waiter.resume(throwing: error) }
+            }
+            // Asked for while this one was being written: they want a newer state.
+            if !snapshotWaiters.isEmpty { startSnapshot() }
+        case .snapshotFailed(let error, let waiters):
+            snapshotInFlight = false
+            logger.error("etcdserver: failed to save snapshot: \(error)")
+            for waiter in waiters { waiter.resume(throwing: error) }
+        case .transferLeadership(let target, let continuation):
+            if status.leader == target {
+                continuation.resume()
+            } else if !status.isLeader {
+                continuation.resume(throwing: ServerError.notLeader)
+            } else if !confState.voters.contains(target) {
+                continuation.resume(throwing: ServerError.badLeaderTransferee)
+            } else {
+                do {
+                    try node.transferLeadership(to: target)
+                    transfers.append((target, continuation, ContinuousClock.now + requestTimeout))
+                } catch {
+                    continuation.resume(throwing: ServerError.badLeaderTransferee)
+                }
+            }
+        }
+    }
+
+    /// Captures the applied state (O(1): an immutable view) and writes it on another thread.
+    private func startSnapshot() {
+        let waiters = snapshotWaiters
+        snapshotWaiters = []
+        snapshotInFlight = true
+        let index = appliedIndex
+        let term = (try? storage.term(at: index)) ?? status.term
+        let view = applier.store.readView
+        let leases = applier.lessor.snapshot()
+        let alarms = applier.alarms.all.map { SnapshotAlarm(memberID: $0.memberID, alarm: Int32($0.alarm.rawValue)) }
+        let conf = confState
+        let identity = identity
+        let snapshots = snapshots
+        let member = SnapshotMember(id: identity.memberID, name: identity.name, peerURLs: identity.peerURLs,
+                                    clientURLs: identity.clientURLs, isLearner: false)
+        let thread = Thread { [self] in
+            let contents = SnapshotContents(
+                index: index, term: term, voters: conf.voters, learners: conf.learners,
+                clusterID: identity.clusterID, members: [member], store: view.export(), leases: leases,
+                alarms: alarms)
+            do {
+                let path = try snapshots.save(contents)
+                enqueue { $0.commands.append(.snapshotSaved(index: index, term: term, path: path, waiters: waiters)) }
+            } catch {
+                enqueue { $0.commands.append(.snapshotFailed(error, waiters: waiters)) }
+            }
+        }
+        thread.name = "snapshot"
+        thread.start()
+    }
+
+    private func shutDown() {
+        try? wal.sync()
+        condition.lock()
+        closed = true
+        let late = inbox
+        inbox = Inbox()
+        condition.unlock()
+        let remaining = waiters.withLock { waiters in
+            let all = Array(waiters.values)
+            waiters = [:]
+            return all
+        }
+        for waiter in remaining { waiter.continuation.resume(returning: .failure(.stopped)) }
+        for waiter in pendingReads { waiter.continuation.resume(throwing: ServerError.stopped) }
+        for (_, batch) in readBatches { for waiter in batch { waiter.continuation.resume(throwing: ServerError.stopped) } }
+        for batch in readsAwaitingApply { for waiter in batch.waiters { waiter.continuation.resume(throwing: ServerError.stopped) } }
+        for transfer in transfers { transfer.continuation.resume(throwing: ServerError.stopped) }
+        for waiter in snapshotWaiters { waiter.resume(throwing: ServerError.stopped) }
+        // Work that arrived after the last cycle (proposals' waiters were failed above).
+        for waiter in late.reads { waiter.continuation.resume(throwing: ServerError.stopped) }
+        for command in late.commands {
+            switch command {
+            case .snapshot(let waiter): waiter?.resume(throwing: ServerError.stopped)
+            case .snapshotSaved(_, _, _, let waiters), .snapshotFailed(_, let waiters):
+                for waiter in waiters { waiter.resume(throwing: ServerError.stopped) }
+            case .transferLeadership(_, let continuation): continuation.resume(throwing: ServerError.stopped)
+            }
+        }
+        stopped.lock()
+        isStopped = true
+        stopped.broadcast()
+        stopped.unlock()
+    }
+}
+
+func hex(_ value: UInt64) -> String { String(value, radix: 16) }

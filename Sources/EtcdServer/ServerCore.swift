@@ -1,0 +1,122 @@
+import BTreeStore
+import EtcdProto
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+
+/// What every gRPC service shares: the driver to propose through, the published store views,
+/// the lessor, alarms and identity. Safe to use from any task.
+package final class ServerCore: Sendable {
+    package let configuration: ServerConfiguration
+    package let identity: MemberIdentity
+    let driver: RaftDriver
+    package let readViews: ReadViewSource
+    package let watchHub: WatchHub
+    package let lessor: Lessor
+    package let alarms: AlarmList
+    package let metrics: ServerMetrics
+    package let logger: Logger
+    let snapshots: SnapshotDirectory
+    /// The space quota in bytes (etcd's default is 2 GiB).
+    let quotaBytes: Int64
+
+    static let serverVersion = "3.4.23"
+    static let clusterVersion = "3.4.0"
+    static let defaultQuotaBytes: Int64 = 2 << 30
+
+    init(configuration: ServerConfiguration, identity: MemberIdentity, driver: RaftDriver, readViews: ReadViewSource,
+         watchHub: WatchHub, lessor: Lessor, alarms: AlarmList, metrics: ServerMetrics, logger: Logger,
+         snapshots: SnapshotDirectory) {
+        self.configuration = configuration
+        self.identity = identity
+        self.driver = driver
+        self.readViews = readViews
+        self.watchHub = watchHub
+        self.lessor = lessor
+        self.alarms = alarms
+        self.metrics = metrics
+        self.logger = logger
+        self.snapshots = snapshots
+        quotaBytes = configuration.quotaBackendBytes > 0 ? configuration.quotaBackendBytes : Self.defaultQuotaBytes
+    }
+
+    func header(revision: Int64) -> Etcdserverpb_ResponseHeader {
+        var header = Etcdserverpb_ResponseHeader()
+        header.clusterID = identity.clusterID
+        header.memberID = identity.memberID
+        header.revision = revision
+        header.raftTerm = driver.raftStatus.term
+        return header
+    }
+
+    /// Proposes and unwraps the expected result, or throws the caller's gRPC error.
+    func propose<Response>(_ request: InternalRequest, _ extract: (ApplyResult) -> Response?) async throws -> Response {
+        let result: ApplyResult
+        do {
+            result = try await driver.propose(request)
+        } catch {
+            throw error.rpcError
+        }
+        guard let response = extract(result) else {
+            throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result \(result)")
+        }
+        return response
+    }
+
+    /// The view a read is served from: after a ReadIndex round unless the client accepts a
+    /// possibly stale (serializable) answer.
+    func readView(serializable: Bool) async throws -> ReadView {
+        if !serializable {
+            do {
+                try await driver.linearizableBarrier()
+            } catch let error as ServerError {
+                throw error.rpcError
+            }
+        }
+        return readViews.current()
+    }
+
+    /// etcd's quota check before a write that adds data: over the quota, raise the NOSPACE alarm
+    /// (through Raft, once) and refuse.
+    func checkQuota(requestBytes: Int) async throws {
+        let view = readViews.current()
+        // etcd's cost of a request: its size plus the bookkeeping of a revision.
+        let cost = Int64(requestBytes) + 32
+        if view.historyBytes + cost < quotaBytes && !alarms.noSpace { return }
+        if !alarms.noSpace {
+            var alarm = Etcdserverpb_AlarmRequest()
+            alarm.action = .activate
+            alarm.memberID = identity.memberID
+            alarm.alarm = .nospace
+            logger.warning("etcdserver: alarm NOSPACE raised by member \(hex(identity.memberID)): database space exceeded")
+            _ = try? await driver.propose(.alarm(alarm))
+        }
+        throw ServerError.noSpace.rpcError
+    }
+
+    /// Physical size of our durable state: the newest snapshot file and the WAL after it.
+    var databaseSize: Int64 {
+        let status = driver.raftStatus
+        return Int64(status.walBytes) + newestSnapshotFileSize()
+    }
+
+    private func newestSnapshotFileSize() -> Int64 {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: snapshots.path)) ?? []
+        guard let newest = names.filter({ $0.hasSuffix(".snap.db") }).max() else { return 0 }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: snapshots.path + "/" + newest)
+        return (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+    }
+
+    func mvccError(_ error: MVCCError) -> RPCError { ServerError(error).rpcError }
+}
+
+extension Error {
+    /// The gRPC error a handler answers with.
+    var rpcError: RPCError {
+        if let error = self as? RPCError { return error }
+        if let error = self as? ServerError { return error.rpcError }
+        if let error = self as? MVCCError { return ServerError(error).rpcError }
+        return RPCError(code: .unknown, message: "\(self)")
+    }
+}

@@ -1,0 +1,62 @@
+import BTreeStore
+import GRPCCore
+
+/// The errors the server answers with, each with etcd's gRPC code and message
+/// (`etcdserver/api/v3rpc/rpctypes/error.go`), so clients recognise them by message as they do
+/// with etcd.
+package struct ServerError: Error, Hashable, Sendable, CustomStringConvertible {
+    package var code: RPCError.Code
+    package var message: String
+
+    package init(_ code: RPCError.Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    package var description: String { message }
+
+    package var rpcError: RPCError { RPCError(code: code, message: message) }
+
+    package init(_ error: MVCCError) {
+        self.init(RPCError.Code(rawValue: error.grpcStatusCode) ?? .unknown, error.grpcMessage)
+    }
+
+    package static let noSpace = ServerError(.resourceExhausted, "etcdserver: mvcc: database space exceeded")
+    package static let leaseNotFound = ServerError(.notFound, "etcdserver: requested lease not found")
+    package static let leaseExists = ServerError(.failedPrecondition, "etcdserver: lease already exists")
+    package static let leaseTTLTooLarge = ServerError(.outOfRange, "etcdserver: too large lease TTL")
+    package static let requestTooLarge = ServerError(.invalidArgument, "etcdserver: request is too large")
+    package static let tooManyRequests = ServerError(.resourceExhausted, "etcdserver: too many requests")
+    package static let noLeader = ServerError(.unavailable, "etcdserver: no leader")
+    package static let notLeader = ServerError(.failedPrecondition, "etcdserver: not leader")
+    package static let stopped = ServerError(.unavailable, "etcdserver: server stopped")
+    package static let timeout = ServerError(.unavailable, "etcdserver: request timed out")
+    package static let corrupt = ServerError(.dataLoss, "etcdserver: corrupt cluster")
+    package static let badLeaderTransferee = ServerError(.failedPrecondition, "etcdserver: bad leader transferee")
+    package static let memberNotFound = ServerError(.notFound, "etcdserver: member not found")
+    package static let emptyKey = ServerError(MVCCError.emptyKey)
+}
+
+extension RPCError.Code {
+    init?(rawValue: Int) {
+        switch rawValue {
+        case 1: self = .cancelled
+        case 2: self = .unknown
+        case 3: self = .invalidArgument
+        case 4: self = .deadlineExceeded
+        case 5: self = .notFound
+        case 6: self = .alreadyExists
+        case 7: self = .permissionDenied
+        case 8: self = .resourceExhausted
+        case 9: self = .failedPrecondition
+        case 10: self = .aborted
+        case 11: self = .outOfRange
+        case 12: self = .unimplemented
+        case 13: self = .internalError
+        case 14: self = .unavailable
+        case 15: self = .dataLoss
+        case 16: self = .unauthenticated
+        default: return nil
+        }
+    }
+}

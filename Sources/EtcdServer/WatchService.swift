@@ -1,0 +1,153 @@
+import AsyncAlgorithms
+import BTreeStore
+import EtcdProto
+import GRPCCore
+import Synchronization
+
+/// etcd's Watch service: one bidirectional stream carries many watches, each fed by the store's
+/// watch hub on its own task. Every response goes through one channel to one writer, so a
+/// watch's `created` answer always precedes its events, and a slow client holds up only its own
+/// stream (the hub moves a watcher that falls behind to catching up from history).
+struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
+    let core: ServerCore
+
+    /// etcd's `clientv3.InvalidWatchID`: the id of answers that belong to no watch.
+    static let invalidWatchID: Int64 = -1
+
+    func watch(request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>,
+               response: RPCWriter<Etcdserverpb_WatchResponse>, context: ServerContext) async throws {
+        let outgoing = AsyncChannel<Etcdserverpb_WatchResponse>()
+        let stream = WatchStream(core: core, outgoing: outgoing)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in outgoing { try await response.write(message) }
+            }
+            group.addTask {
+                defer { stream.cancelAll() }
+                for try await message in request { await stream.handle(message) }
+                // etcd keeps serving a stream whose client stopped sending, until it goes away.
+                try await Task.sleep(for: .seconds(Int64.max / 2))
+            }
+            defer { group.cancelAll() }
+            _ = try await group.next()
+        }
+    }
+}
+
+/// The watches of one stream.
+private final class WatchStream: Sendable {
+    let core: ServerCore
+    let outgoing: AsyncChannel<Etcdserverpb_WatchResponse>
+    private let watches = Mutex<[Int64: (watcher: Watcher, task: Task<Void, Never>)]>([:])
+    private let nextID = Mutex<Int64>(0)
+
+    init(core: ServerCore, outgoing: AsyncChannel<Etcdserverpb_WatchResponse>) {
+        self.core = core
+        self.outgoing = outgoing
+    }
+
+    func handle(_ message: Etcdserverpb_WatchRequest) async {
+        switch message.requestUnion {
+        case .createRequest(let create): await self.create(create)
+        case .cancelRequest(let cancel): await self.cancel(cancel.watchID)
+        case .progressRequest:
+            var progress = Etcdserverpb_WatchResponse()
+            progress.header = core.header(revision: core.readViews.current().revision)
+            progress.watchID = WatchService.invalidWatchID
+            await outgoing.send(progress)
+        case nil:
+            break
+        }
+    }
+
+    private func create(_ create: Etcdserverpb_WatchCreateRequest) async {
+        // etcd's normalisation: an empty key is the smallest key, "\0" as range end means "from key".
+        let key = create.key.isEmpty ? [0] : [UInt8](create.key)
+        let rangeEnd = [UInt8](create.rangeEnd)
+        let revision = core.readViews.current().revision
+        var answer = Etcdserverpb_WatchResponse()
+        answer.header = core.header(revision: revision)
+        answer.created = true
+        if rangeEnd.count > 0 && !(rangeEnd.count == 1 && rangeEnd[0] == 0) && [UInt8].compare(key, rangeEnd) >= 0 {
+            answer.watchID = WatchService.invalidWatchID
+            answer.canceled = true
+            answer.cancelReason = "mvcc: watcher range is empty"
+            await outgoing.send(answer)
+            return
+        }
+        var watch = WatchRequest(key: key, rangeEnd: rangeEnd, startRevision: create.startRevision)
+        watch.noPut = create.filters.contains(.noput)
+        watch.noDelete = create.filters.contains(.nodelete)
+        watch.prevKV = create.prevKv
+        watch.progressNotify = create.progressNotify
+        watch.fragment = create.fragment
+        // Register the id and the watcher together so a concurrent cancel finds both.
+        let id: Int64? = watches.withLock { watches in
+            var id = create.watchID
+            if id == 0 {
+                id = nextID.withLock { next in
+                    while watches[next] != nil { next += 1 }
+                    defer { next += 1 }
+                    return next
+                }
+            } else if watches[id] != nil {
+                return nil
+            }
+            return id
+        }
+        guard let id else {
+            answer.watchID = WatchService.invalidWatchID
+            answer.canceled = true
+            answer.cancelReason = "mvcc: duplicate watch ID provided on the WatchStream"
+            await outgoing.send(answer)
+            return
+        }
+        answer.watchID = id
+        await outgoing.send(answer)
+        let watcher = core.watchHub.watch(watch)
+        let core = core
+        let outgoing = outgoing
+        let task = Task {
+            while !Task.isCancelled {
+                let next = await withTaskCancellationHandler {
+                    await watcher.next()
+                } onCancel: {
+                    watcher.cancel()
+                }
+                guard let next else { break }
+                var message = Etcdserverpb_WatchResponse()
+                message.header = core.header(revision: next.revision)
+                message.watchID = id
+                message.events = next.events.map(Mvccpb_Event.init)
+                message.compactRevision = next.compactRevision
+                message.canceled = next.canceled
+                message.fragment = next.fragment
+                await outgoing.send(message)
+                if next.canceled { break }
+            }
+        }
+        watches.withLock { $0[id] = (watcher, task) }
+    }
+
+    private func cancel(_ id: Int64) async {
+        guard let watch = watches.withLock({ $0.removeValue(forKey: id) }) else { return }
+        watch.watcher.cancel()
+        watch.task.cancel()
+        var answer = Etcdserverpb_WatchResponse()
+        answer.header = core.header(revision: core.readViews.current().revision)
+        answer.watchID = id
+        answer.canceled = true
+        await outgoing.send(answer)
+    }
+
+    func cancelAll() {
+        let all = watches.withLock { watches in
+            defer { watches = [:] }
+            return Array(watches.values)
+        }
+        for watch in all {
+            watch.watcher.cancel()
+            watch.task.cancel()
+        }
+    }
+}

@@ -1,0 +1,85 @@
+// The `etcd` executable: etcd 3.4's command line and environment, then one member of our store.
+import Dispatch
+import EtcdServer
+import Foundation
+import Logging
+import Synchronization
+
+let configuration: ServerConfiguration
+var startupWarnings: [String] = []
+switch EtcdCommandLine.parse(arguments: Array(CommandLine.arguments.dropFirst()),
+                             environment: ProcessInfo.processInfo.environment) {
+case .help(let text):
+    print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+    exit(0)
+case .version(let text):
+    print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+    exit(0)
+case .failure(let message, let code):
+    FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+    exit(code)
+case .run(let parsed, let warnings):
+    configuration = parsed
+    startupWarnings = warnings
+}
+
+let configuredLevel: Logger.Level = switch configuration.logLevel {
+case "debug": .debug
+case "warn": .warning
+case "error": .error
+case "panic", "fatal": .critical
+default: .info
+}
+let level: Logger.Level = configuration.debug ? .debug : configuredLevel
+let output = EtcdLogHandler.Output(paths: configuration.logOutputs)
+let format: EtcdLogHandler.Format = configuration.logger == "zap" ? .zap : .capnslog
+LoggingSystem.bootstrap { _ in EtcdLogHandler(format: format, level: level, output: output) }
+let logger = Logger(label: "etcd")
+for warning in startupWarnings { logger.warning("\(warning)") }
+logger.info("etcdmain: etcd Version: 3.4.23 (swift-etcd)")
+logger.info("etcdmain: setting maximum number of CPUs to \(ProcessInfo.processInfo.activeProcessorCount), total number of available CPUs is \(ProcessInfo.processInfo.activeProcessorCount)")
+logger.info("embed: name = \(configuration.name)")
+logger.info("embed: data dir = \(configuration.dataDir)")
+logger.info("embed: heartbeat = \(configuration.heartbeatIntervalMilliseconds)ms, election = \(configuration.electionTimeoutMilliseconds)ms, snapshot count = \(configuration.snapshotCount)")
+if configuration.enableV2 {
+    logger.warning("etcdmain: --enable-v2 is set, but this server offers only the v3 API")
+}
+
+let server: EtcdServer
+do {
+    server = try EtcdServer(configuration: configuration, logger: logger)
+} catch {
+    logger.critical("etcdmain: \(error)")
+    exit(1)
+}
+
+// SIGTERM/SIGINT: stop serving, let in-flight requests finish, sync the WAL, then die of the same
+// signal, as etcd does (so a supervisor sees the usual exit status).
+let received = Atomic<Int32>(0)
+var signalSources: [DispatchSourceSignal] = []
+for signalNumber in [SIGTERM, SIGINT] {
+    signal(signalNumber, SIG_IGN)
+    // The main queue: the handler belongs to the main actor like the rest of this file.
+    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+    source.setEventHandler {
+        if received.compareExchange(expected: 0, desired: signalNumber, ordering: .relaxed).exchanged {
+            logger.notice("osutil: received \(signalNumber == SIGTERM ? "terminated" : "interrupt") signal, shutting down...")
+            server.stop()
+        }
+    }
+    source.resume()
+    signalSources.append(source)
+}
+
+do {
+    try await server.run()
+} catch {
+    logger.critical("etcdmain: \(error)")
+    exit(1)
+}
+let signalNumber = received.load(ordering: .relaxed)
+if signalNumber != 0 && getpid() != 1 {
+    signal(signalNumber, SIG_DFL)
+    kill(getpid(), signalNumber)
+}
+exit(0)
