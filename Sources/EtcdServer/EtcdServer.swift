@@ -20,6 +20,7 @@ package final class EtcdServer: Sendable {
 
     /// Opens the data directory and recovers the member's state; nothing is served until `run()`.
     package init(configuration: ServerConfiguration, logger: Logger) throws {
+        try Self.prepareTLS(configuration, logger: logger)
         let metrics = ServerMetrics()
         let memberDirectory = configuration.dataDir + "/member"
         let walDirectory = configuration.walDir ?? memberDirectory + "/wal"
@@ -317,6 +318,26 @@ package final class EtcdServer: Sendable {
         logger.info("etcdserver: restarting member \(hex(identity.memberID)) in cluster \(hex(identity.clusterID)) at commit index \(state.hardState.commit)")
         return (RaftDriver.Recovered(node: node, storage: storage, wal: wal, applier: applier,
                                      confState: confState, snapshotIndex: snapshotIndex), identity)
+    }
+
+    /// `--peer-auto-tls` makes its certificate at start-up, as etcd does (peers use it once
+    /// there are several members). Client TLS comes with the security work: an https client URL
+    /// is refused plainly rather than served in the clear.
+    private static func prepareTLS(_ configuration: ServerConfiguration, logger: Logger) throws {
+        for url in configuration.listenClientURLs where url.hasPrefix("https://") {
+            if configuration.certFile.isEmpty || configuration.keyFile.isEmpty {
+                throw StartupError("TLS key/cert (--cert-file, --key-file) must be provided for client url \(url) with HTTPS scheme")
+            }
+            throw StartupError("client TLS (\(url)) is not supported by this server yet; use an http:// client URL")
+        }
+        guard configuration.peerAutoTLS else { return }
+        if !configuration.peerCertFile.isEmpty || !configuration.peerKeyFile.isEmpty {
+            logger.warning("embed: ignoring peer auto TLS since certs given")
+            return
+        }
+        let hosts = configuration.listenPeerURLs.compactMap { URLComponents(string: $0)?.host }
+        let files = try SelfSignedCertificate.ensure(in: configuration.dataDir + "/fixtures/peer", hosts: hosts)
+        logger.info("embed: peer TLS: self-signed certificate \(files.certificate), key \(files.key)")
     }
 
     // MARK: Addresses

@@ -70,6 +70,84 @@ import TestSupport
         }
     }
 
+    /// https peer URLs with `--peer-auto-tls`: the member makes a self-signed certificate for its
+    /// peer hosts at start-up (as etcd does), keeps it across restarts, and serves clients.
+    @Test func peerAutoTLSMakesACertificate() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-peer-tls") { directory in
+            let port = try FreePorts.allocate(1)[0]
+            let peer = "https://127.0.0.1:\(port)"
+            // Later flags win, as with Go's flag package.
+            let member = try await Self.startOurs(in: directory, [
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", "default=\(peer)", "--peer-auto-tls",
+            ])
+            let certificate = member.dataDir + "/fixtures/peer/cert.pem"
+            let text = try runProcess("/usr/bin/openssl", ["x509", "-in", certificate, "-noout", "-text"]).stdout
+            #expect(text.contains("IP Address:127.0.0.1"), "\(text)")
+            #expect(text.contains("TLS Web Server Authentication"))
+            let before = try Data(contentsOf: URL(fileURLWithPath: certificate))
+            let members = try runProcess("/usr/bin/etcdctl", ["--endpoints", member.clientEndpoint, "member", "list"],
+                                         environment: ["ETCDCTL_API": "3"])
+            #expect(members.stdout.contains(peer))
+            await member.stop()
+            let restarted = try await member.restarted()
+            #expect(try Data(contentsOf: URL(fileURLWithPath: certificate)) == before)
+            await restarted.stop()
+        }
+    }
+
+    /// An expired lease is revoked through Raft: its keys go in one revision, watchers see the
+    /// deletions, and the lease is gone.
+    @Test func expiredLeaseIsRevokedWithItsKeys() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-lease-expiry") { directory in
+            let member = try await Self.startOurs(in: directory)
+            let client = try Self.client(member)
+            let lease = try await client.grantLease(ttl: 2)
+            #expect(lease.ttl == 2)
+            try await client.put("held/a", "1", .lease(lease.id))
+            let last = try await client.put("held/b", "2", .lease(lease.id))
+            let deletions = Task {
+                var keys: [String] = []
+                for try await response in client.watch("held/", .prefix, .startRevision(last.header.revision + 1)) {
+                    keys += response.events.filter { $0.type == .delete }.map { String(decoding: $0.kv.key, as: UTF8.self) }
+                    if keys.count == 2 { return (keys, response.header.revision) }
+                }
+                return (keys, 0)
+            }
+            try await waitUntil("the lease to expire", timeout: .seconds(15)) {
+                try await client.get("held/", .prefix).kvs.isEmpty
+            }
+            let (keys, revision) = try await deletions.value
+            #expect(keys == ["held/a", "held/b"])
+            #expect(revision == last.header.revision + 1)
+            #expect(try await client.leaseTimeToLive(lease.id).ttl == -1)
+            await client.close()
+            await member.stop()
+        }
+    }
+
+    /// The leader checkpoints remaining TTLs through Raft (every 5 s), so a lease's clock does not
+    /// restart from its full TTL after a crash.
+    @Test func remainingTTLSurvivesSIGKILL() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-lease-checkpoint") { directory in
+            let member = try await Self.startOurs(in: directory)
+            var client = try Self.client(member)
+            let lease = try await client.grantLease(ttl: 60)
+            // Long enough for a checkpoint at least 5 s after the grant.
+            try await Task.sleep(for: .milliseconds(10_500))
+            await client.close()
+            member.process.send(SIGKILL)
+            _ = await member.process.stop(grace: .seconds(1))
+            let restarted = try await member.restarted()
+            client = try Self.client(restarted)
+            let ttl = try await client.leaseTimeToLive(lease.id)
+            #expect(ttl.grantedTtl == 60)
+            #expect(ttl.ttl > 30 && ttl.ttl <= 55, "remaining TTL \(ttl.ttl) after the restart")
+            await client.close()
+            await restarted.stop()
+        }
+    }
+
     /// SIGKILL at random moments under concurrent writers: after each restart every acknowledged
     /// write is there, and nothing is half-applied (each put of a fresh key advances the revision by
     /// exactly one, so the revision counts the keys present).
