@@ -15,8 +15,7 @@ import WAL
 package final class EtcdServer: Sendable {
     package let core: ServerCore
     private let servers: [GRPCServer<HTTP2ServerTransport.Posix>]
-    private let stopRequested = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    private let stopFlag = Atomic<Bool>(false)
+    private let stopState = Mutex<(requested: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, nil))
 
     /// Opens the data directory and recovers the member's state; nothing is served until `run()`.
     package init(configuration: ServerConfiguration, logger: Logger) throws {
@@ -88,9 +87,14 @@ package final class EtcdServer: Sendable {
     package func run() async throws {
         let logger = core.logger
         core.driver.start()
-        await withThrowingTaskGroup(of: Void.self) { group in
+        let housekeeping = Task { [core] in await Self.housekeeping(core: core) }
+        // Child results: true when a server finished, false when the shutdown grace period ended.
+        await withThrowingTaskGroup(of: Bool.self) { group in
             for server in servers {
-                group.addTask { try await server.serve() }
+                group.addTask {
+                    try await server.serve()
+                    return true
+                }
             }
             for (server, url) in zip(servers, core.configuration.listenClientURLs) {
                 if let address = try? await server.listeningAddress {
@@ -100,32 +104,47 @@ package final class EtcdServer: Sendable {
             logger.info("etcdserver: published {Name:\(core.identity.name) ClientURLs:[\(core.identity.clientURLs.joined(separator: " "))]} to cluster \(hex(core.identity.clusterID)); published local member to cluster")
             logger.info("etcdserver/membership: set the initial cluster version to 3.4; enabled capabilities for version 3.4")
             logger.info("embed: ready to serve client requests")
-            group.addTask { [core] in await Self.housekeeping(core: core) }
             await withCheckedContinuation { continuation in
-                stopRequested.withLock { $0 = continuation }
-                if stopFlag.load(ordering: .acquiring) {
-                    stopRequested.withLock { $0 }?.resume()
-                    stopRequested.withLock { $0 = nil }
+                let alreadyStopped = stopState.withLock { state in
+                    if state.requested { return true }
+                    state.continuation = continuation
+                    return false
                 }
+                if alreadyStopped { continuation.resume() }
             }
+            // In-flight requests finish; streams that would never end (watches) are cut after a
+            // grace period, as etcd's GracefulStop is.
             for server in servers { server.beginGracefulShutdown() }
-            group.cancelAll()
-            while let result = await group.nextResult() {
-                if case .failure(let error) = result, !(error is CancellationError) {
-                    logger.warning("etcdserver: while stopping: \(error)")
+            housekeeping.cancel()
+            group.addTask {
+                try? await Task.sleep(for: Self.shutdownGrace)
+                return false
+            }
+            var running = servers.count
+            while running > 0, let result = await group.nextResult() {
+                switch result {
+                case .success(true): running -= 1
+                case .success(false): group.cancelAll()
+                case .failure(let error):
+                    running -= 1
+                    if !(error is CancellationError) { logger.warning("etcdserver: while stopping: \(error)") }
                 }
             }
+            group.cancelAll()
         }
         core.driver.stop()
         logger.info("etcdserver: stopped serving; WAL synced")
     }
 
+    /// How long in-flight requests and open streams get to finish at shutdown.
+    static let shutdownGrace = Duration.seconds(2)
+
     /// Asks `run()` to return.
     package func stop() {
-        stopFlag.store(true, ordering: .releasing)
-        let continuation = stopRequested.withLock { continuation in
-            defer { continuation = nil }
-            return continuation
+        let continuation = stopState.withLock { state in
+            state.requested = true
+            defer { state.continuation = nil }
+            return state.continuation
         }
         continuation?.resume()
     }

@@ -96,6 +96,54 @@ import TestSupport
         }
     }
 
+    /// Clients that vanish mid-stream (killed watchers, a dropped keep-alive) leave no watcher
+    /// behind on the server.
+    @Test func vanishedClientsLeakNoWatchers() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-watch-leak") { directory in
+            let member = try await Self.startOurs(in: directory)
+            func watchers() throws -> Int {
+                let metrics = try HTTPProbe.get(port: member.clientPort, path: "/metrics").body
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("etcd_debugging_mvcc_watcher_total ") }
+                return Int(line?.split(separator: " ").last ?? "") ?? -1
+            }
+            let watchersProcesses = try (0..<4).map { index in
+                try ChildProcess(name: "watch-\(index)", executable: "/usr/bin/etcdctl",
+                                 arguments: ["--endpoints", member.clientEndpoint, "watch", "--prefix", "k"],
+                                 logPath: directory.appending("watch-\(index).log"))
+            }
+            try await waitUntil("four watchers") { try watchers() == 4 }
+            for process in watchersProcesses { process.send(SIGKILL) }
+            for process in watchersProcesses { _ = await process.stop(grace: .seconds(1)) }
+            try await waitUntil("the watchers to be gone") { try watchers() == 0 }
+            await member.stop()
+        }
+    }
+
+    /// A Go watcher (etcdctl, which pings the server for bandwidth estimates while data flows)
+    /// receives a burst of 1,000 events on one stream: every event arrives, in order of puts, and
+    /// the stream stays up.
+    @Test func goWatcherSurvivesItsOwnPings() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-go-pings") { directory in
+            let member = try await Self.startOurs(in: directory)
+            let logPath = directory.appending("watch.log")
+            let watcher = try ChildProcess(name: "watch", executable: "/usr/bin/etcdctl",
+                                           arguments: ["--endpoints", member.clientEndpoint, "watch", "--prefix", "w/"],
+                                           logPath: logPath)
+            let client = try Self.client(member)
+            try await waitUntil("the watch to start") { member.process.isRunning && watcher.isRunning }
+            try await Task.sleep(for: .milliseconds(500))
+            for index in 0..<1000 { try await client.put("w/\(index)", "v") }
+            func seen() -> Int {
+                ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 == "PUT" }.count
+            }
+            try await waitUntil("all 1000 events at the Go watcher", timeout: .seconds(30)) { seen() == 1000 }
+            #expect(watcher.isRunning, "etcdctl watch ended: \(watcher.logTail())")
+            _ = await watcher.stop()
+            await client.close()
+            await member.stop()
+        }
+    }
+
     /// An expired lease is revoked through Raft: its keys go in one revision, watchers see the
     /// deletions, and the lease is gone.
     @Test func expiredLeaseIsRevokedWithItsKeys() async throws {
