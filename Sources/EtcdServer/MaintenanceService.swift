@@ -58,7 +58,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         // Our on-disk state is the newest snapshot plus the WAL after it: a fresh snapshot holds
         // only what compaction kept, and lets the WAL segments before it go.
         do {
-            _ = try await core.driver.snapshotNow()
+            _ = try await core.driver.snapshotNow(compactingWAL: true)
         } catch {
             throw error.rpcError
         }

@@ -40,7 +40,8 @@ package final class RaftDriver: @unchecked Sendable {
     }
 
     enum Command {
-        case snapshot(CheckedContinuation<String, any Error>?)
+        /// `compactingWAL`: also start a new WAL segment so the old ones can go (defragment).
+        case snapshot(CheckedContinuation<String, any Error>?, compactingWAL: Bool)
         case snapshotSaved(index: UInt64, term: UInt64, path: String, waiters: [CheckedContinuation<String, any Error>])
         case snapshotFailed(any Error, waiters: [CheckedContinuation<String, any Error>])
         case transferLeadership(UInt64, CheckedContinuation<Void, any Error>)
@@ -81,6 +82,8 @@ package final class RaftDriver: @unchecked Sendable {
     private var snapshotIndex: UInt64
     private var snapshotInFlight = false
     private var snapshotWaiters: [CheckedContinuation<String, any Error>] = []
+    /// A defragmentation asked for the WAL before the next snapshot to be released.
+    private var compactWALAfterSnapshot = false
     private var status = RaftStatusSnapshot()
     /// Proposals Raft dropped (no leader yet): retried each tick until their callers' deadlines.
     private var deferred: [(id: UInt64, data: [UInt8])] = []
@@ -195,9 +198,10 @@ package final class RaftDriver: @unchecked Sendable {
     }
 
     /// Saves a snapshot of the applied state now. - Returns: its path.
-    package func snapshotNow() async throws -> String {
+    /// - Parameter compactingWAL: also let go of the WAL before it at once (defragment).
+    package func snapshotNow(compactingWAL: Bool = false) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
-            if !enqueue({ $0.commands.append(.snapshot(continuation)) }) {
+            if !enqueue({ $0.commands.append(.snapshot(continuation, compactingWAL: compactingWAL)) }) {
                 continuation.resume(throwing: ServerError.stopped)
             }
         }
@@ -463,8 +467,9 @@ package final class RaftDriver: @unchecked Sendable {
 
     private func handle(_ command: Command) {
         switch command {
-        case .snapshot(let waiter):
+        case .snapshot(let waiter, let compactingWAL):
             if let waiter { snapshotWaiters.append(waiter) }
+            if compactingWAL { compactWALAfterSnapshot = true }
             if !snapshotInFlight { startSnapshot() }
         case .snapshotSaved(let index, let term, let path, let waiters):
             snapshotInFlight = false
@@ -479,6 +484,10 @@ package final class RaftDriver: @unchecked Sendable {
                     snapshotIndex = index
                     status.snapshotIndex = index
                 }
+                // Only when nothing was appended after the snapshot: otherwise the current segment
+                // still holds entries it does not cover, and a new one would only add a file.
+                if compactWALAfterSnapshot && wal.lastIndex == index { try wal.startNewSegment() }
+                compactWALAfterSnapshot = false
                 try wal.releaseSegments(through: index)
                 try snapshots.prune(keep: 5)
                 logger.info("etcdserver: saved snapshot at index \(index) to \(path)")
@@ -564,7 +573,7 @@ package final class RaftDriver: @unchecked Sendable {
         for waiter in late.reads { waiter.continuation.resume(throwing: ServerError.stopped) }
         for command in late.commands {
             switch command {
-            case .snapshot(let waiter): waiter?.resume(throwing: ServerError.stopped)
+            case .snapshot(let waiter, _): waiter?.resume(throwing: ServerError.stopped)
             case .snapshotSaved(_, _, _, let waiters), .snapshotFailed(_, let waiters):
                 for waiter in waiters { waiter.resume(throwing: ServerError.stopped) }
             case .transferLeadership(_, let continuation): continuation.resume(throwing: ServerError.stopped)

@@ -234,6 +234,18 @@ public final class WriteAheadLog {
         }
     }
 
+    /// Starts a new segment now, so that ``releaseSegments(through:)`` can delete the current one
+    /// once a snapshot covers everything in it (a defragmentation wants its space back at once).
+    public func startNewSegment() throws {
+        guard !failed else { throw WALError.closed }
+        do {
+            try cutSegment(nextIndex: lastIndex + 1)
+        } catch {
+            failed = true
+            throw error
+        }
+    }
+
     /// Makes the current segment durable and starts the next one.
     private func cutSegment(nextIndex: UInt64) throws {
         try current.dataSync()

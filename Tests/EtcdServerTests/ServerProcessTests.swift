@@ -280,6 +280,34 @@ import TestSupport
         }
     }
 
+    /// Defragment gives the space of compacted history back: a fresh snapshot holds only what
+    /// compaction kept and the WAL before it goes; the data survives a restart.
+    @Test func defragmentShrinksTheDatabase() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-defrag") { directory in
+            let member = try await Self.startOurs(in: directory)
+            var client = try Self.client(member)
+            let value = String(repeating: "v", count: 1000)
+            for index in 0..<1000 { try await client.put("k\(index % 10)", value) }
+            let last = try await client.put("k0", "final")
+            try await client.compact(last.header.revision)
+            let before = try await client.status(endpoint: 0)
+            try await client.defragment(endpoint: 0)
+            let after = try await client.status(endpoint: 0)
+            #expect(after.dbSize < before.dbSize / 4, "db size \(before.dbSize) → \(after.dbSize)")
+            #expect(after.dbSizeInUse < before.dbSizeInUse || before.dbSizeInUse < 20_000)
+            await client.close()
+            await member.stop()
+            let restarted = try await member.restarted()
+            client = try Self.client(restarted)
+            let all = try await client.get("k", .prefix)
+            #expect(all.kvs.count == 10)
+            #expect(all.header.revision == last.header.revision)
+            #expect(String(decoding: all.kvs[0].value, as: UTF8.self) == "final")
+            await client.close()
+            await restarted.stop()
+        }
+    }
+
     /// A torn last WAL record (a crash mid-write) is cut off at restart; what was synced stays.
     @Test func tornWALTailIsRepaired() async throws {
         try await TemporaryDirectory.with(prefix: "ours-torn") { directory in
