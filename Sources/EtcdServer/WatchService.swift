@@ -75,7 +75,10 @@ private final class WatchStream: Sendable {
             await outgoing.send(answer)
             return
         }
-        var watch = WatchRequest(key: key, rangeEnd: rangeEnd, startRevision: create.startRevision)
+        // From the revision after the one this answer reports, even if a write lands before the
+        // hub has the watcher (it then replays that write from the history).
+        var watch = WatchRequest(key: key, rangeEnd: rangeEnd,
+                                 startRevision: create.startRevision == 0 ? revision + 1 : create.startRevision)
         watch.noPut = create.filters.contains(.noput)
         watch.noDelete = create.filters.contains(.nodelete)
         watch.prevKV = create.prevKv
@@ -133,6 +136,8 @@ private final class WatchStream: Sendable {
         guard let watch = watches.withLock({ $0.removeValue(forKey: id) }) else { return }
         watch.watcher.cancel()
         watch.task.cancel()
+        // No event of this watch may follow its cancel answer.
+        await watch.task.value
         var answer = Etcdserverpb_WatchResponse()
         answer.header = core.header(revision: core.readViews.current().revision)
         answer.watchID = id
