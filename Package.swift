@@ -55,7 +55,7 @@ let package = Package(
         // etcdctl 3.4's v3 command line over EtcdClient.
         .executableTarget(
             name: "EtcdCtl",
-            dependencies: ["EtcdClient", "EtcdProto"]
+            dependencies: ["EtcdClient", "EtcdProto", "SnapshotFile"]
         ),
         // etcd's benchmark workloads against any endpoint, and the side-by-side comparison.
         .executableTarget(
@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "EtcdProto", "Raft", "WAL", "BTreeStore", "CSQLite", "Checksum", "HTTP2PingResponder",
+                "EtcdProto", "Raft", "WAL", "BTreeStore", "SnapshotFile", "HTTP2PingResponder",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -91,6 +91,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // Snapshots as SQLite files: the applied state at a Raft index (server, etcdctl snapshot).
+        .target(name: "SnapshotFile", dependencies: ["BTreeStore", "Checksum", "CSQLite"]),
         // The `etcd` executable: etcd 3.4's flags and environment, then EtcdServer.
         .executableTarget(name: "etcd", dependencies: ["EtcdServer"]),
         // Micro-benchmarks of the B+-tree and MVCC store, the Raft core and the WAL.
@@ -130,6 +132,7 @@ let package = Package(
             name: "EtcdServerTests",
             dependencies: ["EtcdServer", "etcd", "EtcdClient", "Raft", "TestSupport"]
         ),
+        .testTarget(name: "SnapshotFileTests", dependencies: ["SnapshotFile", "BTreeStore", "TestSupport"]),
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "Raft"]),

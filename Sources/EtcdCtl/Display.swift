@@ -341,6 +341,23 @@ struct Display {
         }
     }
 
+    /// `snapshot status`: the snapshot's checksum, revision, record count and file size.
+    func snapshotStatus(hash: UInt32, revision: Int64, totalKeys: Int, totalSize: Int64) throws(CommandError) {
+        let row = [String(format: "%x", hash), "\(revision)", "\(totalKeys)", humanizeBytes(UInt64(totalSize))]
+        switch format {
+        case .simple: out(row.joined(separator: ", "))
+        case .table: table(header: ["hash", "revision", "total keys", "total size"], rows: [row])
+        case .json:
+            out("{\"hash\":\(hash),\"revision\":\(revision),\"totalKey\":\(totalKeys),\"totalSize\":\(totalSize)}")
+        case .fields:
+            out("\"Hash\" : \(hash)")
+            out("\"Revision\" : \(revision)")
+            out("\"Keys\" : \(totalKeys)")
+            out("\"Size\" : \(totalSize)")
+        case .protobuf: throw unsupported()
+        }
+    }
+
     func endpointHashKV(_ results: [(endpoint: String, hash: Etcdserverpb_HashKVResponse)]) throws(CommandError) {
         switch format {
         case .simple: results.forEach { out("\($0.endpoint), \($0.hash.hash)") }

@@ -77,6 +77,7 @@ struct EtcdCtl {
         ], run: ClusterCommands.defrag),
         Command(path: ["move-leader"], run: ClusterCommands.moveLeader),
         Command(path: ["snapshot", "save"], run: SnapshotCommands.save),
+        Command(path: ["snapshot", "status"], run: SnapshotCommands.status),
         Command(path: ["lock"], flags: [.init(name: "ttl", kind: .value, defaultValue: "10")], run: RecipeCommands.lock),
         Command(path: ["elect"], flags: [.init(name: "listen", shorthand: "l", kind: .bool, defaultValue: "false")],
                 run: RecipeCommands.elect),

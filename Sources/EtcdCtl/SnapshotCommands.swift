@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import SnapshotFile
 
 /// `etcdctl snapshot save`: the first endpoint's snapshot, streamed into `<path>.part`, synced, then
 /// renamed to `<path>` so that a reader never sees a partial file.
@@ -43,5 +44,26 @@ enum SnapshotCommands {
             throw CommandError.interrupted("could not rename \(partial) to \(path): \(String(cString: strerror(errno)))")
         }
         print("Snapshot saved at \(path)")
+    }
+
+    /// `etcdctl snapshot status <file>` for our SQLite snapshots: the content checksum, the store
+    /// revision, the history records (etcd counts every key of its database) and the file size.
+    /// The whole file is verified first, so a damaged snapshot fails here rather than at restore.
+    static func status(_ invocation: Invocation) async throws {
+        guard invocation.arguments.count == 1 else {
+            throw CommandError.badArguments("snapshot status requires exactly one argument")
+        }
+        let path = invocation.arguments[0]
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError.failed("stat \(path): no such file or directory")
+        }
+        let summary: SnapshotSummary
+        do {
+            summary = try SnapshotFile.summary(of: path)
+        } catch {
+            throw CommandError.failed("\(error)")
+        }
+        try invocation.display.snapshotStatus(hash: summary.hash, revision: summary.revision,
+                                              totalKeys: summary.records, totalSize: Int64(summary.fileSize))
     }
 }

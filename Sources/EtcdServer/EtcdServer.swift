@@ -7,6 +7,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import NIOCore
 import Raft
+import SnapshotFile
 import Synchronization
 import WAL
 

@@ -1,4 +1,5 @@
 import BTreeStore
+import SnapshotFile
 import Synchronization
 
 /// The leases: which exist, their TTLs and deadlines, and which keys each one holds (etcd's

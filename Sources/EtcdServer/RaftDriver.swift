@@ -3,6 +3,7 @@ import EtcdProto
 import Foundation
 import Logging
 import Raft
+import SnapshotFile
 import Synchronization
 import WAL
 

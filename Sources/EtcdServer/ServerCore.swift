@@ -3,6 +3,7 @@ import EtcdProto
 import Foundation
 import GRPCCore
 import Logging
+import SnapshotFile
 import Synchronization
 
 /// What every gRPC service shares: the driver to propose through, the published store views,

@@ -23,3 +23,43 @@ import TestSupport
         }
     }
 }
+
+/// `etcdctl snapshot save` from our server writes our SQLite snapshot (with etcd's SHA-256 trailer);
+/// `snapshot status` reads it in every format, and refuses a damaged one.
+@Suite struct OurSnapshotStatusTests {
+    @Test func savedSnapshotStatusInEveryFormat() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-snapshot-status") { directory in
+            let server = try await EtcdMember.start(in: directory, executable: try builtExecutable("etcd"))
+            let etcdctl = try oursEtcdctlPath()
+            for index in 0..<20 {
+                _ = try Side.execute(etcdctl, ["--endpoints", server.clientEndpoint, "put", "k\(index)", "v\(index)"], stdin: nil)
+            }
+            _ = try Side.execute(etcdctl, ["--endpoints", server.clientEndpoint, "del", "k0"], stdin: nil)
+            let path = directory.appending("ours.db")
+            let saved = try Side.execute(etcdctl, ["--endpoints", server.clientEndpoint, "snapshot", "save", path], stdin: nil)
+            #expect(saved.stdout == "Snapshot saved at \(path)\n")
+            await server.stop()
+
+            let fields = try Side.execute(etcdctl, ["snapshot", "status", path, "-w", "fields"], stdin: nil)
+            #expect(fields.exitCode == 0, "\(fields.stderr)")
+            // 20 puts and a delete: revision 22, 21 history records.
+            #expect(fields.stdout.contains("\"Revision\" : 22\n\"Keys\" : 21\n"), "\(fields.stdout)")
+            let json = try Side.execute(etcdctl, ["snapshot", "status", path, "-w", "json"], stdin: nil)
+            #expect(json.stdout.contains("\"revision\":22,\"totalKey\":21,"))
+            let simple = try Side.execute(etcdctl, ["snapshot", "status", path], stdin: nil)
+            #expect(simple.stdout.firstMatch(of: /^[0-9a-f]+, 22, 21, \d+ kB\n$/) != nil, "\(simple.stdout)")
+            let table = try Side.execute(etcdctl, ["snapshot", "status", path, "-w", "table"], stdin: nil)
+            #expect(table.stdout.contains("| TOTAL KEYS |"))
+            // The file is also a SQLite database (the trailer is ignored by SQLite).
+            let live = try runProcess("/usr/bin/sqlite3", [path, "select count(*) from live_kv"])
+            #expect(live.stdout == "19\n")
+
+            let damaged = directory.appending("damaged.db")
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: damaged))
+            let refused = try Side.execute(etcdctl, ["snapshot", "status", damaged], stdin: nil)
+            #expect(refused.exitCode == 1)
+            #expect(refused.stderr.hasPrefix("Error: snapshot \(damaged) is corrupt"), "\(refused.stderr)")
+        }
+    }
+}

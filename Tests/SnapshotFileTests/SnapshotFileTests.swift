@@ -1,5 +1,5 @@
 import BTreeStore
-import EtcdServer
+import SnapshotFile
 import Foundation
 import Testing
 import TestSupport
