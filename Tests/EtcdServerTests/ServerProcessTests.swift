@@ -308,6 +308,30 @@ import TestSupport
         }
     }
 
+    /// `--auto-compaction-mode periodic` keeps the last retention period of history: older
+    /// revisions become unreadable on their own, newer ones stay.
+    @Test func periodicAutoCompactionCompactsOldRevisions() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-auto-compaction") { directory in
+            let member = try await Self.startOurs(in: directory, ["--auto-compaction-mode", "periodic",
+                                                                  "--auto-compaction-retention", "2s"])
+            let client = try Self.client(member)
+            let first = try await client.put("k", "old")
+            try await waitUntil("revision \(first.header.revision) to be compacted", timeout: .seconds(20)) {
+                _ = try await client.put("k", "new")
+                do {
+                    _ = try await client.get("k", .revision(first.header.revision))
+                    return false
+                } catch let error as EtcdError where error.code == .compacted {
+                    return true
+                }
+            }
+            let latest = try await client.get("k")
+            #expect(try await client.get("k", .revision(latest.header.revision)).kvs.first?.value == Data("new".utf8))
+            await client.close()
+            await member.stop()
+        }
+    }
+
     /// A torn last WAL record (a crash mid-write) is cut off at restart; what was synced stays.
     @Test func tornWALTailIsRepaired() async throws {
         try await TemporaryDirectory.with(prefix: "ours-torn") { directory in
