@@ -247,6 +247,11 @@ package final class EtcdServer: Sendable {
             let listed = missing.isEmpty ? peers : missing
             throw StartupError("--initial-cluster has \(listed.map { "\(configuration.name)=\($0)" }.joined(separator: ",")) but missing from --initial-advertise-peer-urls=\(configuration.initialAdvertisePeerURLs.sorted().joined(separator: ",")) (the URL lists differ)")
         }
+        // Without a peer transport yet, a member of a larger cluster would wait for a quorum forever.
+        let names = Set(configuration.initialCluster.map(\.name))
+        guard names.count == 1 && configuration.initialClusterState == .new else {
+            throw StartupError("this server runs a single member so far; --initial-cluster with \(names.count) members or --initial-cluster-state existing needs the peer transport, which is not implemented yet")
+        }
         let peerURLs = peers
         let memberID = MemberIDs.member(peerURLs: peerURLs, token: configuration.initialClusterToken)
         let voters = Dictionary(grouping: configuration.initialCluster, by: \.name).map { _, members in
