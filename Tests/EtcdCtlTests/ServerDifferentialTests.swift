@@ -12,7 +12,6 @@ import TestSupport
             defer { oursDirectory.remove() }
             let referenceServer = try await EtcdMember.start(in: directory)
             let oursServer = try await EtcdMember.start(in: oursDirectory, executable: try builtExecutable("etcd"))
-            defer { Task { await referenceServer.stop(); await oursServer.stop() } }
             var reference = try await Side(etcdctl: "/usr/bin/etcdctl", server: referenceServer)
             var ours = try await Side(etcdctl: "/usr/bin/etcdctl", server: oursServer)
             reference.ignoresRaftIndexes = true
@@ -20,6 +19,9 @@ import TestSupport
 
             let mismatches = try EtcdctlCase.mismatches(reference: &reference, ours: &ours)
             #expect(mismatches.isEmpty, "\(mismatches.count) of \(EtcdctlCase.table.count) command lines differ:\n\(mismatches.joined(separator: "\n\n"))")
+            // Before the directories go (a throw above leaves them to the exit-time clean-up).
+            await referenceServer.stop()
+            await oursServer.stop()
         }
     }
 }

@@ -64,6 +64,7 @@ public final class ChildProcess: Sendable {
         }
         guard result == 0 else { throw TestSupportError.system("posix_spawn \(executable)", result) }
         pid = child
+        LiveChildren.shared.add(child)
     }
 
     /// Whether the process is still running (reaps it if it has exited).
@@ -111,6 +112,7 @@ public final class ChildProcess: Sendable {
             let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
             if result == pid || (result < 0 && errno == ECHILD) {
                 known = status
+                LiveChildren.shared.remove(pid)
             }
             return known
         }
@@ -121,6 +123,26 @@ public final class ChildProcess: Sendable {
             kill(pid, SIGKILL)
             _ = reap(blocking: true)
         }
+    }
+}
+
+/// Children not yet reaped. A test that throws before stopping its servers, or a test run that
+/// ends while a detached clean-up is still pending, would otherwise leave them running after the
+/// test process exits; they are killed at exit instead.
+private final class LiveChildren: Sendable {
+    static let shared = LiveChildren()
+    private let pids = Mutex<Set<pid_t>>([])
+
+    private init() {
+        atexit { LiveChildren.shared.killAll() }
+    }
+
+    func add(_ pid: pid_t) { _ = pids.withLock { $0.insert(pid) } }
+
+    func remove(_ pid: pid_t) { _ = pids.withLock { $0.remove(pid) } }
+
+    private func killAll() {
+        for pid in pids.withLock({ $0 }) { kill(pid, SIGKILL) }
     }
 }
 
