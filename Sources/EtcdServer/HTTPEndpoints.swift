@@ -64,7 +64,7 @@ struct HTTPEndpoints {
             hasLeader: raft.leader != 0, isLeader: raft.isLeader, leaderChanges: raft.leaderChanges,
             committedIndex: raft.commitIndex, appliedIndex: raft.appliedIndex, term: raft.term,
             dbSize: core.databaseSize, dbSizeInUse: view.historyBytes, keys: Int64(view.keyCount),
-            watchers: core.watchHub.watcherCounts.total, leases: core.lessor.ids().count,
+            watchers: core.watchHub.watcherCounts.total, leases: core.lessor.count,
             serverVersion: ServerCore.serverVersion, clusterVersion: ServerCore.clusterVersion)
     }
 }

@@ -1,7 +1,6 @@
 import BTreeStore
 import EtcdProto
 import GRPCCore
-import SwiftProtobuf
 
 /// etcd's KV service: reads from a published view (after ReadIndex unless serializable), writes
 /// through Raft.
@@ -13,14 +12,14 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         do {
             try TxnValidation.check(range)
         } catch {
-            throw core.mvccError(error)
+            throw error.rpcError
         }
         let view = try await core.readView(serializable: request.serializable)
         core.metrics.ranges.add(1, ordering: .relaxed)
         do {
             return Etcdserverpb_RangeResponse(try view.range(range), header: core.header(revision: view.revision))
         } catch {
-            throw core.mvccError(error)
+            throw error.rpcError
         }
     }
 
@@ -28,7 +27,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         do {
             try TxnValidation.check(PutRequest(request))
         } catch {
-            throw core.mvccError(error)
+            throw error.rpcError
         }
         try await core.checkQuota(requestBytes: request.key.count + request.value.count)
         return try await core.propose(.put(request)) { result in
@@ -41,7 +40,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         do {
             try TxnValidation.check(DeleteRangeRequest(request))
         } catch {
-            throw core.mvccError(error)
+            throw error.rpcError
         }
         return try await core.propose(.deleteRange(request)) { result in
             if case .deleteRange(let response) = result { response } else { nil }
@@ -53,7 +52,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         do {
             try TxnValidation.check(txn, maximumOperations: core.configuration.maxTxnOps)
         } catch {
-            throw core.mvccError(error)
+            throw error.rpcError
         }
         // Read-only transactions are served like reads (etcd does the same), without a log entry.
         guard request.hasWrites else {
@@ -62,10 +61,12 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 let response = try view.txn(txn, maximumOperations: core.configuration.maxTxnOps)
                 return Etcdserverpb_TxnResponse(response, header: core.header(revision: view.revision))
             } catch {
-                throw core.mvccError(error)
+                throw error.rpcError
             }
         }
-        if request.hasPuts { try await core.checkQuota(requestBytes: (try? request.serializedBytes() as [UInt8])?.count ?? 0) }
+        // Charged like a put: the bytes it adds, without encoding the request an extra time.
+        let puts = request.putCost
+        if puts.count > 0 { try await core.checkQuota(requestBytes: puts.bytes) }
         return try await core.propose(.txn(request)) { result in
             if case .txn(let response) = result { response } else { nil }
         }

@@ -130,6 +130,9 @@ package final class Lessor: Sendable {
         }
     }
 
+    /// How many leases exist.
+    package var count: Int { state.withLock { $0.leases.count } }
+
     /// Every lease id, ascending.
     package func ids() -> [Int64] {
         state.withLock { $0.leases.keys.sorted() }

@@ -85,7 +85,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
             answer.compactRevision = hashed.compactRevision
             return answer
         } catch {
-            throw core.mvccError(error)
+            throw error.rpcError
         }
     }
 

@@ -154,12 +154,20 @@ extension Etcdserverpb_TxnRequest {
     }
 
     /// Whether any operation, at any depth, puts: what a NOSPACE alarm refuses.
-    var hasPuts: Bool {
-        (success + failure).contains { op in
+    var hasPuts: Bool { putCost.count > 0 }
+
+    /// How many puts, at any depth, and their key and value bytes: what the space quota charges.
+    var putCost: (count: Int, bytes: Int) {
+        (success + failure).reduce(into: (0, 0)) { total, op in
             switch op.request {
-            case .requestPut: true
-            case .requestTxn(let nested): nested.hasPuts
-            case .requestRange, .requestDeleteRange, nil: false
+            case .requestPut(let put):
+                total.0 += 1
+                total.1 += put.key.count + put.value.count
+            case .requestTxn(let nested):
+                let cost = nested.putCost
+                total.0 += cost.count
+                total.1 += cost.bytes
+            case .requestRange, .requestDeleteRange, nil: break
             }
         }
     }

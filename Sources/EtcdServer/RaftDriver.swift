@@ -376,7 +376,6 @@ package final class RaftDriver: @unchecked Sendable {
             for readState in ready.readStates { readIndexAnswered(readState) }
             node.advance(ready)
             answerReads()
-            publishStatus()
         }
         publishStatus()
     }

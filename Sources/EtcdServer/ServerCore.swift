@@ -99,17 +99,8 @@ package final class ServerCore: Sendable {
     /// Physical size of our durable state: the newest snapshot file and the WAL after it.
     var databaseSize: Int64 {
         let status = driver.raftStatus
-        return Int64(status.walBytes) + newestSnapshotFileSize()
+        return Int64(status.walBytes) + (snapshots.newestFileSize() ?? 0)
     }
-
-    private func newestSnapshotFileSize() -> Int64 {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: snapshots.path)) ?? []
-        guard let newest = names.filter({ $0.hasSuffix(".snap.db") }).max() else { return 0 }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: snapshots.path + "/" + newest)
-        return (attributes?[.size] as? NSNumber)?.int64Value ?? 0
-    }
-
-    func mvccError(_ error: MVCCError) -> RPCError { ServerError(error).rpcError }
 }
 
 extension Error {

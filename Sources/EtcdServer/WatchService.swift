@@ -38,8 +38,13 @@ struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
 private final class WatchStream: Sendable {
     let core: ServerCore
     let outgoing: AsyncChannel<Etcdserverpb_WatchResponse>
-    private let watches = Mutex<[Int64: (watcher: Watcher, task: Task<Void, Never>)]>([:])
-    private let nextID = Mutex<Int64>(0)
+    private struct State {
+        /// A reserved id maps to nil until its watcher runs.
+        var watches: [Int64: (watcher: Watcher, task: Task<Void, Never>)?] = [:]
+        var nextID: Int64 = 0
+    }
+
+    private let state = Mutex(State())
 
     init(core: ServerCore, outgoing: AsyncChannel<Etcdserverpb_WatchResponse>) {
         self.core = core
@@ -84,18 +89,17 @@ private final class WatchStream: Sendable {
         watch.prevKV = create.prevKv
         watch.progressNotify = create.progressNotify
         watch.fragment = create.fragment
-        // Register the id and the watcher together so a concurrent cancel finds both.
-        let id: Int64? = watches.withLock { watches in
+        // etcd's rule: 0 asks for the next free id; a taken id is refused.
+        let id: Int64? = state.withLock { state in
             var id = create.watchID
             if id == 0 {
-                id = nextID.withLock { next in
-                    while watches[next] != nil { next += 1 }
-                    defer { next += 1 }
-                    return next
-                }
-            } else if watches[id] != nil {
+                while state.watches[state.nextID] != nil { state.nextID += 1 }
+                id = state.nextID
+                state.nextID += 1
+            } else if state.watches[id] != nil {
                 return nil
             }
+            state.watches[id] = .some(nil)
             return id
         }
         guard let id else {
@@ -129,11 +133,11 @@ private final class WatchStream: Sendable {
                 if next.canceled { break }
             }
         }
-        watches.withLock { $0[id] = (watcher, task) }
+        state.withLock { $0.watches[id] = (watcher, task) }
     }
 
     private func cancel(_ id: Int64) async {
-        guard let watch = watches.withLock({ $0.removeValue(forKey: id) }) else { return }
+        guard let reserved = state.withLock({ $0.watches.removeValue(forKey: id) }), let watch = reserved else { return }
         watch.watcher.cancel()
         watch.task.cancel()
         // No event of this watch may follow its cancel answer.
@@ -146,9 +150,9 @@ private final class WatchStream: Sendable {
     }
 
     func cancelAll() {
-        let all = watches.withLock { watches in
-            defer { watches = [:] }
-            return Array(watches.values)
+        let all = state.withLock { state in
+            defer { state.watches = [:] }
+            return state.watches.values.compactMap { $0 }
         }
         for watch in all {
             watch.watcher.cancel()

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The member's snapshot folder (`<data-dir>/member/snap`), holding files named
 /// "%016x-%016x.snap.db" (term-index) like etcd's snapshots. Other files in it are left alone.
 ///
@@ -48,6 +54,13 @@ package struct SnapshotDirectory: Sendable {
     /// turn out corrupt, in which case `loadNewest` falls back to an older one.
     package func newestIndex() -> UInt64? {
         (try? snapshotFiles())?.first?.index
+    }
+
+    /// The newest snapshot file's size in bytes (nil if there is none).
+    package func newestFileSize() -> Int64? {
+        guard let newest = (try? snapshotFiles())?.first else { return nil }
+        var status = stat()
+        return stat(newest.path, &status) == 0 ? Int64(status.st_size) : nil
     }
 
     /// Deletes all but the newest `keep` snapshot files, and leftover ".tmp" files of interrupted saves.

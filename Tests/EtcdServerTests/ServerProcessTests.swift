@@ -122,7 +122,7 @@ import TestSupport
     /// A Go watcher (etcdctl, which pings the server for bandwidth estimates while data flows)
     /// receives a burst of 1,000 events on one stream: every event arrives, in order of puts, and
     /// the stream stays up.
-    @Test func goWatcherSurvivesItsOwnPings() async throws {
+    @Test func goWatcherReceivesABurstOfEvents() async throws {
         try await TemporaryDirectory.with(prefix: "ours-go-pings") { directory in
             let member = try await Self.startOurs(in: directory)
             let logPath = directory.appending("watch.log")
