@@ -54,6 +54,20 @@ extension MVCCStore {
     /// - Complexity: O(n log k) for k distinct keys (a dictionary pass and a sort).
     /// - Precondition: records in strictly ascending revision order, none above `currentRevision`.
     package convenience init(importing snapshot: MVCCSnapshot) {
+        self.init(state: Self.state(importing: snapshot))
+    }
+
+    /// Replaces everything with `snapshot`'s history (a follower installing its leader's
+    /// snapshot). Readers get the new state; every watcher catches up from it, or is canceled as
+    /// compacted if it needs revisions the snapshot no longer has.
+    package func restore(importing snapshot: MVCCSnapshot) {
+        state = Self.state(importing: snapshot)
+        let view = ReadView(state: state)
+        readViews.publish(view)
+        watchHub.restore(view: view)
+    }
+
+    private static func state(importing snapshot: MVCCSnapshot) -> StoreState {
         var latest: [[UInt8]: KeyIndex] = [:]
         var history: [(Revision, RevisionRecord)] = []
         history.reserveCapacity(snapshot.records.count)
@@ -81,6 +95,6 @@ extension MVCCStore {
         state.historyBytes = snapshot.records.reduce(0) { total, record in
             total + StoreState.recordBytes(key: record.kv.key.count, value: record.isTombstone ? 0 : record.kv.value.count)
         }
-        self.init(state: state)
+        return state
     }
 }

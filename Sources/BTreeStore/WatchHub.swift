@@ -158,6 +158,25 @@ package final class WatchHub: Sendable {
         }
     }
 
+    /// Takes a whole new state (a snapshot installed): no watcher can trust what it was fed from
+    /// the old one, so each goes back to catching up from its next revision.
+    func restore(view: ReadView) {
+        var wake: [CheckedContinuation<WatchResponse?, Never>] = []
+        state.withLock { state in
+            state.view = view
+            var index = state.watchers.values.startIndex
+            while index != state.watchers.values.endIndex {
+                defer { index = state.watchers.values.index(after: index) }
+                state.watchers.values[index].synced = false
+                if let waiter = state.watchers.values[index].waiter {
+                    state.watchers.values[index].waiter = nil
+                    wake.append(waiter)
+                }
+            }
+        }
+        for waiter in wake { waiter.resume(returning: nil) }
+    }
+
     /// The events of `events` that `watcher` wants, shaped as it asked.
     static func matching(_ events: [Event], for watcher: WatcherState) -> [Event] {
         var matched: [Event] = []

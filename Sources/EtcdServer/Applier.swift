@@ -13,6 +13,10 @@ package enum ApplyResult: Sendable {
     case leaseRevoke(Etcdserverpb_LeaseRevokeResponse)
     case leaseCheckpoint
     case alarm(Etcdserverpb_AlarmResponse)
+    /// A membership change: the members after it.
+    case members([ClusterMember])
+    /// A member's published attributes or new peer URLs were recorded.
+    case memberUpdated
     case failure(ServerError)
 }
 
@@ -51,17 +55,20 @@ package final class AlarmList: Sendable {
 /// in the same order to the same effect, so nothing here may depend on the clock or on which
 /// member applies it.
 package final class Applier {
-    package private(set) var store: MVCCStore
+    package let store: MVCCStore
     package let lessor: Lessor
     package let alarms: AlarmList
+    package let members: ClusterMembers
     private let identity: MemberIdentity
     /// The current Raft term, for response headers.
     var term: UInt64 = 0
 
-    init(store: MVCCStore, lessor: Lessor, alarms: AlarmList, identity: MemberIdentity, maxTxnOps: Int) {
+    init(store: MVCCStore, lessor: Lessor, alarms: AlarmList, members: ClusterMembers, identity: MemberIdentity,
+         maxTxnOps: Int) {
         self.store = store
         self.lessor = lessor
         self.alarms = alarms
+        self.members = members
         self.identity = identity
         configure(store, maxTxnOps: maxTxnOps)
     }
@@ -71,12 +78,6 @@ package final class Applier {
         let lessor = lessor
         store.leaseExists = { lessor.exists($0) }
         store.entryApplied = { lessor.track($0) }
-    }
-
-    /// Swaps in a store restored from a snapshot.
-    func replaceStore(_ newStore: MVCCStore) {
-        configure(newStore, maxTxnOps: store.maximumTxnOperations)
-        store = newStore
     }
 
     func header(revision: Int64) -> Etcdserverpb_ResponseHeader {
@@ -128,6 +129,13 @@ package final class Applier {
                 return .leaseCheckpoint
             case .alarm(let alarm):
                 return .alarm(applyAlarm(alarm))
+            case .memberAttributes(let member):
+                members.setAttributes(id: member.id, name: member.name, clientURLs: member.clientUrls)
+                return .memberUpdated
+            case .memberPeerURLs(let member):
+                guard members.member(member.id) != nil else { throw ServerError.memberNotFound }
+                members.setPeerURLs(id: member.id, peerURLs: member.peerUrls)
+                return .memberUpdated
             }
         } catch let error as ServerError {
             return .failure(error)

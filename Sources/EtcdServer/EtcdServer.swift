@@ -6,6 +6,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import NIOCore
+import NIOPosix
 import Raft
 import SnapshotFile
 import Synchronization
@@ -16,44 +17,62 @@ import WAL
 package final class EtcdServer: Sendable {
     package let core: ServerCore
     private let servers: [GRPCServer<HTTP2ServerTransport.Posix>]
-    private let stopState = Mutex<(requested: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let shutdown: ShutdownTrigger
 
-    /// Opens the data directory and recovers the member's state; nothing is served until `run()`.
-    package init(configuration: ServerConfiguration, logger: Logger) throws {
+    /// Opens the data directory and recovers the member's state (joining an existing cluster
+    /// asks its members who they are); nothing is served until `run()`.
+    package init(configuration: ServerConfiguration, logger: Logger) async throws {
         try Self.prepareTLS(configuration, logger: logger)
         let metrics = ServerMetrics()
         let memberDirectory = configuration.dataDir + "/member"
         let walDirectory = configuration.walDir ?? memberDirectory + "/wal"
         let snapshots = try SnapshotDirectory(path: memberDirectory + "/snap")
+        try snapshots.removeInterruptedReceives()
         let electionTicks = max(2, configuration.electionTimeoutMilliseconds / max(1, configuration.heartbeatIntervalMilliseconds))
         let heartbeat = Duration.milliseconds(configuration.heartbeatIntervalMilliseconds)
         // etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
         let minimumTTL = Int64(((3 * electionTicks / 2) * configuration.heartbeatIntervalMilliseconds + 999) / 1000)
         let lessor = Lessor(minimumTTL: max(1, minimumTTL))
         let alarms = AlarmList()
+        let members = ClusterMembers()
 
         let recovered: RaftDriver.Recovered
         let identity: MemberIdentity
+        /// Members a joining member learned from its peers, to reach them before its log says who they are.
+        var seeds: [ClusterMember] = []
         if Self.hasWAL(walDirectory) {
             (recovered, identity) = try Self.recover(configuration: configuration, walDirectory: walDirectory,
                                                      snapshots: snapshots, lessor: lessor, alarms: alarms,
-                                                     electionTicks: electionTicks, logger: logger)
+                                                     members: members, electionTicks: electionTicks, logger: logger)
+        } else if configuration.initialClusterState == .existing {
+            (recovered, identity, seeds) = try await Self.join(
+                configuration: configuration, walDirectory: walDirectory, lessor: lessor, alarms: alarms,
+                members: members, electionTicks: electionTicks, logger: logger)
         } else {
             (recovered, identity) = try Self.bootstrap(configuration: configuration, walDirectory: walDirectory,
-                                                       lessor: lessor, alarms: alarms, electionTicks: electionTicks,
-                                                       logger: logger)
+                                                       lessor: lessor, alarms: alarms, members: members,
+                                                       electionTicks: electionTicks, logger: logger)
         }
+        let shutdown = ShutdownTrigger()
+        self.shutdown = shutdown
+        let transport = PeerTransport(
+            localID: identity.memberID, clusterID: identity.clusterID,
+            snapshots: SnapshotDirectoryPaths(receiving: { snapshots.receivingPath(tag: $0) }), logger: logger,
+            isRemoved: { members.isRemoved($0) })
         let driver = RaftDriver(
-            recovered: recovered, snapshots: snapshots, identity: identity, logger: logger, metrics: metrics,
-            tickInterval: heartbeat,
+            recovered: recovered, snapshots: snapshots, identity: identity, members: members, seeds: seeds,
+            transport: transport, logger: logger, metrics: metrics, tickInterval: heartbeat,
             // etcd's request timeout: 5 s plus two election timeouts.
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
-            snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes)
+            snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes,
+            removed: { shutdown.stop(removed: true) })
         let store = recovered.applier.store
-        core = ServerCore(configuration: configuration, identity: identity, driver: driver,
-                          readViews: store.readViews, watchHub: store.watchHub, lessor: lessor, alarms: alarms,
-                          metrics: metrics, logger: logger, snapshots: snapshots)
+        core = ServerCore(configuration: configuration, identity: identity, driver: driver, members: members,
+                          transport: transport, readViews: store.readViews, watchHub: store.watchHub, lessor: lessor,
+                          alarms: alarms, metrics: metrics, logger: logger, snapshots: snapshots,
+                          removedFromCluster: { shutdown.stop(removed: true) })
         let core = core
+        transport.setDelegate(core)
         servers = try configuration.listenClientURLs.map { url in
             let address = try Self.socketAddress(url)
             let transport = HTTP2ServerTransport.Posix(
@@ -82,17 +101,20 @@ package final class EtcdServer: Sendable {
                 transport: transport,
                 services: [KVService(core: core), WatchService(core: core), LeaseService(core: core),
                            MaintenanceService(core: core), ClusterService(core: core)],
-                interceptors: [MetricsInterceptor(metrics: metrics)])
+                interceptors: [MetricsInterceptor(metrics: metrics), LearnerInterceptor(core: core)])
         }
     }
 
     // MARK: Running
 
-    /// Serves until `stop()`; then finishes in-flight requests, syncs the WAL and returns.
+    /// Serves until `stop()` (or until this member is removed from the cluster); then finishes
+    /// in-flight requests, syncs the WAL and returns.
     package func run() async throws {
         let logger = core.logger
+        try await core.transport.listen(on: core.configuration.listenPeerURLs)
         core.driver.start()
         let housekeeping = Task { [core] in await Self.housekeeping(core: core) }
+        let publishing = Task { [core] in await Self.publish(core: core) }
         // Child results: true when a server finished, false when the shutdown grace period ended.
         await withThrowingTaskGroup(of: Bool.self) { group in
             for server in servers {
@@ -106,21 +128,13 @@ package final class EtcdServer: Sendable {
                     logger.info("embed: serving insecure client requests on \(Self.describe(address)), this is strongly discouraged! (\(url))")
                 }
             }
-            logger.info("etcdserver: published {Name:\(core.identity.name) ClientURLs:[\(core.identity.clientURLs.joined(separator: " "))]} to cluster \(hex(core.identity.clusterID)); published local member to cluster")
-            logger.info("etcdserver/membership: set the initial cluster version to 3.4; enabled capabilities for version 3.4")
             logger.info("embed: ready to serve client requests")
-            await withCheckedContinuation { continuation in
-                let alreadyStopped = stopState.withLock { state in
-                    if state.requested { return true }
-                    state.continuation = continuation
-                    return false
-                }
-                if alreadyStopped { continuation.resume() }
-            }
+            await shutdown.wait()
             // In-flight requests finish; streams that would never end (watches) are cut after a
             // grace period, as etcd's GracefulStop is.
             for server in servers { server.beginGracefulShutdown() }
             housekeeping.cancel()
+            publishing.cancel()
             group.addTask {
                 try? await Task.sleep(for: Self.shutdownGrace)
                 return false
@@ -138,7 +152,11 @@ package final class EtcdServer: Sendable {
             group.cancelAll()
         }
         core.driver.stop()
+        core.transport.shutdown()
         logger.info("etcdserver: stopped serving; WAL synced")
+        if shutdown.removed {
+            throw StartupError("the member has been permanently removed from the cluster")
+        }
     }
 
     /// How long in-flight requests and open streams get to finish at shutdown.
@@ -146,12 +164,25 @@ package final class EtcdServer: Sendable {
 
     /// Asks `run()` to return.
     package func stop() {
-        let continuation = stopState.withLock { state in
-            state.requested = true
-            defer { state.continuation = nil }
-            return state.continuation
+        shutdown.stop(removed: false)
+    }
+
+    /// Publishes this member's name and client URLs through Raft once it can (etcd's `publish`),
+    /// so every member lists them.
+    private static func publish(core: ServerCore) async {
+        var member = Etcdserverpb_Member()
+        member.id = core.identity.memberID
+        member.name = core.identity.name
+        member.clientUrls = core.identity.clientURLs
+        while !Task.isCancelled {
+            do {
+                _ = try await core.driver.propose(.memberAttributes(member))
+                core.logger.info("etcdserver: published {Name:\(member.name) ClientURLs:[\(member.clientUrls.joined(separator: " "))]} to cluster \(hex(core.identity.clusterID))")
+                return
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))
+            }
         }
-        continuation?.resume()
     }
 
     /// The addresses actually bound, in the order of `--listen-client-urls` (port 0 resolved).
@@ -233,7 +264,7 @@ package final class EtcdServer: Sendable {
     }
 
     private static func bootstrap(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
-                                  alarms: AlarmList, electionTicks: Int,
+                                  alarms: AlarmList, members: ClusterMembers, electionTicks: Int,
                                   logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
         let peers = configuration.initialCluster.filter { $0.name == configuration.name }.map(\.url)
         guard !peers.isEmpty else {
@@ -247,17 +278,18 @@ package final class EtcdServer: Sendable {
             let listed = missing.isEmpty ? peers : missing
             throw StartupError("--initial-cluster has \(listed.map { "\(configuration.name)=\($0)" }.joined(separator: ",")) but missing from --initial-advertise-peer-urls=\(configuration.initialAdvertisePeerURLs.sorted().joined(separator: ",")) (the URL lists differ)")
         }
-        // Without a peer transport yet, a member of a larger cluster would wait for a quorum forever.
-        let names = Set(configuration.initialCluster.map(\.name))
-        guard names.count == 1 && configuration.initialClusterState == .new else {
-            throw StartupError("this server runs a single member so far; --initial-cluster with \(names.count) members or --initial-cluster-state existing needs the peer transport, which is not implemented yet")
-        }
         let peerURLs = peers
         let memberID = MemberIDs.member(peerURLs: peerURLs, token: configuration.initialClusterToken)
-        let voters = Dictionary(grouping: configuration.initialCluster, by: \.name).map { _, members in
-            MemberIDs.member(peerURLs: members.map(\.url), token: configuration.initialClusterToken)
-        }.sorted()
-        let clusterID = MemberIDs.cluster(memberIDs: voters.isEmpty ? [memberID] : voters)
+        let initialMembers = Dictionary(grouping: configuration.initialCluster, by: \.name).map { name, entries in
+            let urls = entries.map(\.url)
+            return ClusterMember(id: MemberIDs.member(peerURLs: urls, token: configuration.initialClusterToken),
+                                 name: name, peerURLs: urls, clientURLs: [], isLearner: false)
+        }.sorted { $0.id < $1.id }
+        let voters = initialMembers.map(\.id)
+        if Set(voters).count != voters.count {
+            throw StartupError("--initial-cluster has two members with the same peer URLs")
+        }
+        let clusterID = MemberIDs.cluster(memberIDs: voters)
         let identity = MemberIdentity(memberID: memberID, clusterID: clusterID, name: configuration.name,
                                       peerURLs: peerURLs, clientURLs: configuration.advertiseClientURLs)
         let metadata = WALMetadata(memberID: memberID, clusterID: clusterID, name: configuration.name,
@@ -267,16 +299,17 @@ package final class EtcdServer: Sendable {
         let storage = MemoryStorage(confState: confState)
         // As etcd bootstraps: the initial members are the log's first entries, committed at term 1,
         // so every member's log starts the same and the first election is for term 2.
-        let entries = metadata.voters.enumerated().map { offset, voter in
+        let entries = initialMembers.enumerated().map { offset, member in
             Entry(term: 1, index: UInt64(offset + 1), type: .confChange,
-                  data: ConfChange(type: .addNode, nodeID: voter).encoded())
+                  data: ConfChange(type: .addNode, nodeID: member.id,
+                                   context: ConfChangeContext.encode(id: 0, member: member)).encoded())
         }
         let hardState = HardState(term: 1, vote: 0, commit: UInt64(entries.count))
         try wal.save(hardState: hardState, entries: entries, sync: true)
         storage.append(entries)
         storage.setHardState(hardState)
         let store = MVCCStore()
-        let applier = Applier(store: store, lessor: lessor, alarms: alarms, identity: identity,
+        let applier = Applier(store: store, lessor: lessor, alarms: alarms, members: members, identity: identity,
                               maxTxnOps: configuration.maxTxnOps)
         let node = RawNode(configuration: raftConfiguration(id: memberID, electionTicks: electionTicks, applied: 0),
                            storage: storage, randomSeed: UInt64.random(in: 1...UInt64.max))
@@ -286,8 +319,8 @@ package final class EtcdServer: Sendable {
     }
 
     private static func recover(configuration: ServerConfiguration, walDirectory: String,
-                                snapshots: SnapshotDirectory, lessor: Lessor, alarms: AlarmList, electionTicks: Int,
-                                logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
+                                snapshots: SnapshotDirectory, lessor: Lessor, alarms: AlarmList, members: ClusterMembers,
+                                electionTicks: Int, logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
         var (wal, state) = try WriteAheadLog.open(directory: walDirectory)
         let metadata = try JSONDecoder().decode(WALMetadata.self, from: Data(state.metadata))
         let identity = MemberIdentity(memberID: metadata.memberID, clusterID: metadata.clusterID,
@@ -324,6 +357,7 @@ package final class EtcdServer: Sendable {
             try storage.applySnapshot(Raft.Snapshot(metadata: SnapshotMetadata(
                 index: snapshot.index, term: snapshot.term, confState: confState)))
             lessor.restore(snapshot.leases, leasedKeys: store.readView.leasedKeys())
+            members.replace(with: snapshot.members.map(ClusterMember.init))
             alarms.replace(with: snapshot.alarms.map { alarm in
                 var member = Etcdserverpb_AlarmMember()
                 member.memberID = alarm.memberID
@@ -338,7 +372,7 @@ package final class EtcdServer: Sendable {
         }
         storage.setHardState(state.hardState)
         storage.append(state.entries.filter { $0.index > snapshotIndex })
-        let applier = Applier(store: store, lessor: lessor, alarms: alarms, identity: identity,
+        let applier = Applier(store: store, lessor: lessor, alarms: alarms, members: members, identity: identity,
                               maxTxnOps: configuration.maxTxnOps)
         applier.term = state.hardState.term
         let node = RawNode(
@@ -347,6 +381,46 @@ package final class EtcdServer: Sendable {
         logger.info("etcdserver: restarting member \(hex(identity.memberID)) in cluster \(hex(identity.clusterID)) at commit index \(state.hardState.commit)")
         return (RaftDriver.Recovered(node: node, storage: storage, wal: wal, applier: applier,
                                      confState: confState, snapshotIndex: snapshotIndex), identity)
+    }
+
+    /// Joins a running cluster (`--initial-cluster-state existing`) that already lists this member
+    /// (`etcdctl member add`): asks the other members of `--initial-cluster` for the member list,
+    /// finds itself by its peer URLs, and starts with an empty log that the leader will fill.
+    private static func join(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
+                             alarms: AlarmList, members: ClusterMembers, electionTicks: Int,
+                             logger: Logger) async throws -> (RaftDriver.Recovered, MemberIdentity, [ClusterMember]) {
+        func resolved(_ url: String) -> String { url.replacingOccurrences(of: "//localhost:", with: "//127.0.0.1:") }
+        let ownURLs = Set(configuration.initialAdvertisePeerURLs.map(resolved))
+        let peerURLs = configuration.initialCluster.map(\.url).filter { !ownURLs.contains(resolved($0)) }
+        guard !peerURLs.isEmpty else {
+            throw StartupError("--initial-cluster-state existing needs the other members' peer URLs in --initial-cluster")
+        }
+        let answer: Etcdserverpb_MemberListResponse
+        do {
+            let bytes = try await PeerTransport.request(
+                .memberList, body: [], urls: peerURLs, hello: PeerHello(stream: .request, clusterID: 0, from: 0, to: 0),
+                group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(5))
+            answer = try Etcdserverpb_MemberListResponse(serializedBytes: bytes)
+        } catch {
+            throw StartupError("cannot fetch cluster info from peer urls: \(error)")
+        }
+        let existing = answer.members.map(ClusterMember.init)
+        guard let local = existing.first(where: { Set($0.peerURLs.map(resolved)) == ownURLs }) else {
+            throw StartupError("error validating peerURLs \(configuration.initialAdvertisePeerURLs): no member of cluster \(hex(answer.header.clusterID)) has them; add this member first (etcdctl member add \(configuration.name) --peer-urls=\(configuration.initialAdvertisePeerURLs.joined(separator: ",")))")
+        }
+        let identity = MemberIdentity(memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name,
+                                      peerURLs: local.peerURLs, clientURLs: configuration.advertiseClientURLs)
+        let metadata = WALMetadata(memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name,
+                                   peerURLs: local.peerURLs, voters: [])
+        let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)))
+        let storage = MemoryStorage(confState: ConfState())
+        let applier = Applier(store: MVCCStore(), lessor: lessor, alarms: alarms, members: members, identity: identity,
+                              maxTxnOps: configuration.maxTxnOps)
+        let node = RawNode(configuration: raftConfiguration(id: local.id, electionTicks: electionTicks, applied: 0),
+                           storage: storage, randomSeed: UInt64.random(in: 1...UInt64.max))
+        logger.info("etcdserver: joining cluster \(hex(identity.clusterID)) as member \(hex(local.id))\(local.isLearner ? " (learner)" : "")")
+        return (RaftDriver.Recovered(node: node, storage: storage, wal: wal, applier: applier, confState: ConfState(),
+                                     snapshotIndex: 0), identity, existing)
     }
 
     /// `--peer-auto-tls` makes its certificate at start-up, as etcd does (peers use it once
@@ -358,6 +432,9 @@ package final class EtcdServer: Sendable {
                 throw StartupError("TLS key/cert (--cert-file, --key-file) must be provided for client url \(url) with HTTPS scheme")
             }
             throw StartupError("client TLS (\(url)) is not supported by this server yet; use an http:// client URL")
+        }
+        for url in configuration.listenPeerURLs + configuration.initialAdvertisePeerURLs where url.hasPrefix("https://") {
+            throw StartupError("peer TLS (\(url)) is not supported by this server yet; use http:// peer URLs")
         }
         guard configuration.peerAutoTLS else { return }
         if !configuration.peerCertFile.isEmpty || !configuration.peerKeyFile.isEmpty {
@@ -387,6 +464,34 @@ package final class EtcdServer: Sendable {
         if let ipv4 = address.ipv4 { return "\(ipv4.host):\(ipv4.port)" }
         if let ipv6 = address.ipv6 { return "[\(ipv6.host)]:\(ipv6.port)" }
         return "\(address)"
+    }
+}
+
+/// Ends `run()`: asked for by a signal, or by this member's removal from the cluster.
+final class ShutdownTrigger: Sendable {
+    private let state = Mutex<(requested: Bool, removed: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, false, nil))
+
+    var removed: Bool { state.withLock { $0.removed } }
+
+    func stop(removed: Bool) {
+        let continuation = state.withLock { state in
+            state.requested = true
+            if removed { state.removed = true }
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let alreadyStopped = state.withLock { state in
+                if state.requested { return true }
+                state.continuation = continuation
+                return false
+            }
+            if alreadyStopped { continuation.resume() }
+        }
     }
 }
 

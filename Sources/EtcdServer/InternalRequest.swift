@@ -17,6 +17,10 @@ package enum InternalRequest: Sendable {
     /// Remaining TTLs, recorded so that a restart or a new leader neither extends nor cuts them.
     case leaseCheckpoint(Etcdserverpb_LeaseCheckpointRequest)
     case alarm(Etcdserverpb_AlarmRequest)
+    /// A started member's name and client URLs (etcd's publish).
+    case memberAttributes(Etcdserverpb_Member)
+    /// New peer URLs of a member (MemberUpdate).
+    case memberPeerURLs(Etcdserverpb_Member)
 
     private var kind: UInt8 {
         switch self {
@@ -28,6 +32,8 @@ package enum InternalRequest: Sendable {
         case .leaseRevoke: 6
         case .leaseCheckpoint: 7
         case .alarm: 8
+        case .memberAttributes: 9
+        case .memberPeerURLs: 10
         }
     }
 
@@ -42,6 +48,8 @@ package enum InternalRequest: Sendable {
         case .leaseRevoke(let message): body = try message.serializedBytes()
         case .leaseCheckpoint(let message): body = try message.serializedBytes()
         case .alarm(let message): body = try message.serializedBytes()
+        case .memberAttributes(let message): body = try message.serializedBytes()
+        case .memberPeerURLs(let message): body = try message.serializedBytes()
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(9 + body.count)
@@ -68,6 +76,8 @@ package enum InternalRequest: Sendable {
         case 6: request = .leaseRevoke(try Etcdserverpb_LeaseRevokeRequest(serializedBytes: body))
         case 7: request = .leaseCheckpoint(try Etcdserverpb_LeaseCheckpointRequest(serializedBytes: body))
         case 8: request = .alarm(try Etcdserverpb_AlarmRequest(serializedBytes: body))
+        case 9: request = .memberAttributes(try Etcdserverpb_Member(serializedBytes: body))
+        case 10: request = .memberPeerURLs(try Etcdserverpb_Member(serializedBytes: body))
         default: throw DecodingError.unknownKind(data[0])
         }
         return (id, request)

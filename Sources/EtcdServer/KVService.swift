@@ -8,6 +8,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let core: ServerCore
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
+        if !request.serializable && core.isLearner { throw ServerError.notSupportedForLearner.rpcError }
         let range = RangeRequest(request)
         do {
             try TxnValidation.check(range)

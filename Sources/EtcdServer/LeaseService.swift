@@ -3,7 +3,7 @@ import Foundation
 import GRPCCore
 
 /// etcd's Lease service. Grants and revocations go through Raft; keep-alives and queries are
-/// answered by the lessor of this member, which must be the leader for keep-alives.
+/// answered by the leader's lessor (a follower forwards them).
 struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     let core: ServerCore
 
@@ -32,12 +32,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         for try await keepAlive in request {
             var answer = Etcdserverpb_LeaseKeepAliveResponse()
             answer.id = keepAlive.id
-            do {
-                // An unknown lease answers TTL 0, as etcd does.
-                answer.ttl = try core.lessor.renew(id: keepAlive.id) ?? 0
-            } catch {
-                throw error.rpcError
-            }
+            answer.ttl = try await core.keepAlive(keepAlive.id)
             answer.header = core.header(revision: core.readViews.current().revision)
             try await response.write(answer)
         }
@@ -47,18 +42,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
                          context: ServerContext) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
         // Linearizable like etcd: the lease's grant must have been applied here.
         _ = try await core.readView(serializable: false)
-        var answer = Etcdserverpb_LeaseTimeToLiveResponse()
-        answer.header = core.header(revision: core.readViews.current().revision)
-        answer.id = request.id
-        // etcd answers an unknown lease with TTL -1 (etcdctl prints "already expired").
-        guard let lease = core.lessor.timeToLive(id: request.id) else {
-            answer.ttl = -1
-            return answer
-        }
-        answer.ttl = lease.remaining
-        answer.grantedTtl = lease.ttl
-        if request.keys { answer.keys = lease.keys.map { Data($0) } }
-        return answer
+        return try await core.timeToLive(request)
     }
 
     func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest,

@@ -35,7 +35,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         answer.raftTerm = raft.term
         answer.raftAppliedIndex = raft.appliedIndex
         answer.errors = core.alarms.all.map(Self.describe)
-        answer.isLearner = false
+        answer.isLearner = core.members.member(core.identity.memberID)?.isLearner ?? false
         return answer
     }
 
@@ -139,57 +139,5 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         var answer = Etcdserverpb_MoveLeaderResponse()
         answer.header = core.header(revision: core.readViews.current().revision)
         return answer
-    }
-}
-
-/// etcd's Cluster service, for the single member this server runs as so far.
-struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
-    let core: ServerCore
-
-    func memberList(request: Etcdserverpb_MemberListRequest,
-                    context: ServerContext) async throws -> Etcdserverpb_MemberListResponse {
-        var member = Etcdserverpb_Member()
-        member.id = core.identity.memberID
-        member.name = core.identity.name
-        member.peerUrls = core.identity.peerURLs
-        member.clientUrls = core.identity.clientURLs
-        var answer = Etcdserverpb_MemberListResponse()
-        // etcd's cluster answers carry no revision.
-        answer.header = core.header(revision: 0)
-        answer.members = [member]
-        return answer
-    }
-
-    private static func unimplemented(_ method: String) -> RPCError {
-        RPCError(code: .unimplemented, message: "etcdserver: \(method) is not supported: this server runs a single member")
-    }
-
-    func memberAdd(request: Etcdserverpb_MemberAddRequest,
-                   context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
-        throw Self.unimplemented("MemberAdd")
-    }
-
-    /// Changes to members other than this one fail as etcd's do: there are none.
-    private func requireSelf(_ id: UInt64, _ method: String) throws {
-        guard id == core.identity.memberID else { throw ServerError.memberNotFound.rpcError }
-        throw Self.unimplemented(method)
-    }
-
-    func memberRemove(request: Etcdserverpb_MemberRemoveRequest,
-                      context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
-        try requireSelf(request.id, "MemberRemove")
-        throw Self.unimplemented("MemberRemove")
-    }
-
-    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest,
-                      context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
-        try requireSelf(request.id, "MemberUpdate")
-        throw Self.unimplemented("MemberUpdate")
-    }
-
-    func memberPromote(request: Etcdserverpb_MemberPromoteRequest,
-                       context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
-        try requireSelf(request.id, "MemberPromote")
-        throw Self.unimplemented("MemberPromote")
     }
 }

@@ -2,6 +2,9 @@ import BTreeStore
 import EtcdProto
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 import Raft
 import SnapshotFile
 import Synchronization
@@ -35,9 +38,13 @@ package final class RaftDriver: @unchecked Sendable {
         var proposals: [(id: UInt64, data: [UInt8])] = []
         var reads: [ReadWaiter] = []
         var commands: [Command] = []
+        /// From peers, stepped in arrival order.
+        var messages: [Message] = []
         var stopping = false
 
-        var isEmpty: Bool { proposals.isEmpty && reads.isEmpty && commands.isEmpty && !stopping }
+        var isEmpty: Bool {
+            proposals.isEmpty && reads.isEmpty && commands.isEmpty && messages.isEmpty && !stopping
+        }
     }
 
     enum Command {
@@ -46,6 +53,19 @@ package final class RaftDriver: @unchecked Sendable {
         case snapshotSaved(index: UInt64, term: UInt64, path: String, waiters: [CheckedContinuation<String, any Error>])
         case snapshotFailed(any Error, waiters: [CheckedContinuation<String, any Error>])
         case transferLeadership(UInt64, CheckedContinuation<Void, any Error>)
+        /// A membership change whose caller waits under `waiterID`.
+        case confChange(ConfChange, waiterID: UInt64)
+        case peerUnreachable(UInt64)
+        case snapshotSent(to: UInt64, status: SnapshotStatus)
+        /// A verified snapshot file from the leader with the message announcing it.
+        case snapshotReceived(Message, ReceivedSnapshot, CheckedContinuation<String?, Never>)
+        /// Whether learner `id` has caught up with this leader (etcd: 90% of its log).
+        case learnerReadiness(UInt64, CheckedContinuation<ServerError?, Never>)
+    }
+
+    struct ReceivedSnapshot {
+        var contents: SnapshotContents
+        var path: String
     }
 
     struct ReadWaiter {
@@ -72,6 +92,12 @@ package final class RaftDriver: @unchecked Sendable {
     package let applier: Applier
     private let snapshots: SnapshotDirectory
     private let identity: MemberIdentity
+    package let members: ClusterMembers
+    /// The members a joining member was told of, reachable until its log lists them itself.
+    private let seeds: [ClusterMember]
+    let transport: PeerTransport
+    /// Called once this member has applied its own removal: it must stop serving.
+    private let removed: @Sendable () -> Void
     private let logger: Logger
     private let metrics: ServerMetrics
     private let tickInterval: Duration
@@ -94,6 +120,9 @@ package final class RaftDriver: @unchecked Sendable {
     private var nextReadBatch: UInt64 = 1
     private var campaigned = false
     private var transfers: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>, deadline: ContinuousClock.Instant)] = []
+    /// The snapshot the leader sent last, kept until Raft hands it back to install.
+    private var receivedSnapshot: (index: UInt64, snapshot: ReceivedSnapshot)?
+    private var isRemoved = false
     private var thread: Thread?
     private let stopped = NSCondition()
     private var isStopped = false
@@ -112,9 +141,10 @@ package final class RaftDriver: @unchecked Sendable {
         var snapshotIndex: UInt64
     }
 
-    init(recovered: Recovered, snapshots: SnapshotDirectory, identity: MemberIdentity, logger: Logger,
-         metrics: ServerMetrics, tickInterval: Duration, requestTimeout: Duration, snapshotCount: UInt64,
-         maxRequestBytes: Int) {
+    init(recovered: Recovered, snapshots: SnapshotDirectory, identity: MemberIdentity, members: ClusterMembers,
+         seeds: [ClusterMember], transport: PeerTransport, logger: Logger, metrics: ServerMetrics, tickInterval: Duration,
+         requestTimeout: Duration, snapshotCount: UInt64, maxRequestBytes: Int,
+         removed: @escaping @Sendable () -> Void) {
         node = recovered.node
         storage = recovered.storage
         wal = recovered.wal
@@ -124,6 +154,10 @@ package final class RaftDriver: @unchecked Sendable {
         snapshotIndex = recovered.snapshotIndex
         self.snapshots = snapshots
         self.identity = identity
+        self.members = members
+        self.seeds = seeds
+        self.transport = transport
+        self.removed = removed
         self.logger = logger
         self.metrics = metrics
         self.tickInterval = tickInterval
@@ -216,6 +250,69 @@ package final class RaftDriver: @unchecked Sendable {
         }
     }
 
+    /// Proposes a membership change and waits until it is applied. - Returns: the members after it.
+    package func changeMembership(_ change: ConfChange.ChangeType, member: ClusterMember) async throws(ServerError) -> [ClusterMember] {
+        let id = idGenerator.next()
+        let conf = ConfChange(type: change, nodeID: member.id, context: ConfChangeContext.encode(id: id, member: member))
+        let deadline = ContinuousClock.now + requestTimeout
+        let result = await withCheckedContinuation { continuation in
+            waiters.withLock { $0[id] = Waiter(continuation: continuation, deadline: deadline) }
+            if !enqueue({ $0.commands.append(.confChange(conf, waiterID: id)) }),
+               let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
+                waiter.continuation.resume(returning: .failure(.stopped))
+            }
+        }
+        switch result {
+        case .members(let members): return members
+        case .failure(let error): throw error
+        default: throw ServerError(.internalError, "etcdserver: unexpected result of a membership change")
+        }
+    }
+
+    /// On the leader: nil when learner `id` has caught up enough to be promoted.
+    package func learnerReadiness(_ id: UInt64) async -> ServerError? {
+        await withCheckedContinuation { continuation in
+            if !enqueue({ $0.commands.append(.learnerReadiness(id, continuation)) }) {
+                continuation.resume(returning: .stopped)
+            }
+        }
+    }
+
+    // MARK: From peers
+
+    func receive(_ messages: [Message]) {
+        enqueue { $0.messages.append(contentsOf: messages) }
+    }
+
+    func reportUnreachable(_ id: UInt64) {
+        enqueue { $0.commands.append(.peerUnreachable(id)) }
+    }
+
+    func reportSnapshot(to id: UInt64, status: SnapshotStatus) {
+        enqueue { $0.commands.append(.snapshotSent(to: id, status: status)) }
+    }
+
+    /// A snapshot file arrived: it is checked here (off the driver thread), then its message is
+    /// stepped. - Returns: why it was refused, or nil.
+    func snapshotArrived(_ message: Message, path: String) async -> String? {
+        let contents: SnapshotContents
+        do {
+            contents = try SnapshotFile.read(from: path)
+        } catch {
+            logger.error("rafthttp: received a damaged snapshot from \(hex(message.from)): \(error)")
+            return "damaged snapshot: \(error)"
+        }
+        guard let metadata = message.snapshot?.metadata, contents.index == metadata.index, contents.term == metadata.term else {
+            return "snapshot file does not match its message"
+        }
+        logger.info("rafthttp: received and saved database snapshot [index: \(metadata.index), from: \(hex(message.from))]")
+        return await withCheckedContinuation { continuation in
+            if !enqueue({ $0.commands.append(.snapshotReceived(message, ReceivedSnapshot(contents: contents, path: path), continuation)) }) {
+                continuation.resume(returning: "stopping")
+            }
+        }
+    }
+
     /// Hands work to the loop. - Returns: false once the loop has shut down (nothing will run it).
     @discardableResult
     private func enqueue(_ change: (inout Inbox) -> Void) -> Bool {
@@ -231,6 +328,8 @@ package final class RaftDriver: @unchecked Sendable {
     // MARK: The loop
 
     private func run() {
+        // The members a snapshot recovered; entries replayed after it may change them.
+        updatePeers()
         var nextTick = ContinuousClock.now + tickInterval
         var stopping = false
         while !stopping {
@@ -252,6 +351,10 @@ package final class RaftDriver: @unchecked Sendable {
                 nextTick = now - nextTick > tickInterval * 5 ? now + tickInterval : nextTick + tickInterval
             }
             for command in work.commands { handle(command) }
+            for message in work.messages {
+                // Stale traffic (from removed members, or for an old term) is simply refused.
+                try? node.step(message)
+            }
             propose(work.proposals)
             if !work.reads.isEmpty {
                 pendingReads.append(contentsOf: work.reads)
@@ -360,6 +463,13 @@ package final class RaftDriver: @unchecked Sendable {
         while node.hasReady {
             let ready = node.ready()
             if let soft = ready.softState { leadershipChanged(soft) }
+            // A leader's appends, heartbeats and snapshots may leave while it writes its own copy
+            // (Raft counts its own copy only after advance); every other message promises state
+            // that must be durable first.
+            let early = ready.messages.filter { $0.type == .append || $0.type == .heartbeat || $0.type == .snapshot }
+            let late = ready.messages.filter { !($0.type == .append || $0.type == .heartbeat || $0.type == .snapshot) }
+            send(early)
+            if let snapshot = ready.snapshot { try install(snapshot) }
             if !ready.entries.isEmpty || ready.hardState != nil {
                 let start = ContinuousClock.now
                 try wal.save(hardState: ready.hardState, entries: ready.entries, sync: ready.mustSync)
@@ -372,12 +482,54 @@ package final class RaftDriver: @unchecked Sendable {
                 status.term = hardState.term
                 status.commitIndex = hardState.commit
             }
+            send(late)
             apply(ready.committedEntries)
             for readState in ready.readStates { readIndexAnswered(readState) }
             node.advance(ready)
             answerReads()
         }
         publishStatus()
+    }
+
+    private func send(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
+        let snapshots = snapshots
+        transport.send(messages) { message in
+            guard let metadata = message.snapshot?.metadata else { return nil }
+            return snapshots.path(term: metadata.term, index: metadata.index)
+        }
+    }
+
+    /// Replaces this member's state with the leader's snapshot (Raft has accepted it): the file
+    /// becomes the newest snapshot, the store, leases, alarms and membership are restored from it,
+    /// and the WAL records it so a restart starts from it.
+    private func install(_ snapshot: Raft.Snapshot) throws {
+        let metadata = snapshot.metadata
+        guard let received = receivedSnapshot, received.index == metadata.index else {
+            fatalError("etcdserver: raft accepted snapshot \(metadata.index) but its file is not here")
+        }
+        receivedSnapshot = nil
+        let contents = received.snapshot.contents
+        _ = try snapshots.adopt(received.snapshot.path, term: metadata.term, index: metadata.index)
+        applier.store.restore(importing: contents.store)
+        applier.lessor.restore(contents.leases, leasedKeys: applier.store.readView.leasedKeys())
+        applier.alarms.replace(with: contents.alarms.map { alarm in
+            var member = Etcdserverpb_AlarmMember()
+            member.memberID = alarm.memberID
+            member.alarm = Etcdserverpb_AlarmType(rawValue: Int(alarm.alarm)) ?? .none
+            return member
+        })
+        members.replace(with: contents.members.map(ClusterMember.init))
+        updatePeers()
+        confState = metadata.confState
+        try wal.saveSnapshotMarker(WALSnapshotMarker(index: metadata.index, term: metadata.term, confState: confState))
+        try storage.applySnapshot(snapshot)
+        appliedIndex = metadata.index
+        snapshotIndex = metadata.index
+        status.appliedIndex = metadata.index
+        status.snapshotIndex = metadata.index
+        try? snapshots.prune(keep: 5)
+        logger.info("etcdserver: applied snapshot at index \(metadata.index) (revision \(contents.store.currentRevision)) from the leader")
     }
 
     private func leadershipChanged(_ soft: SoftState) {
@@ -418,13 +570,17 @@ package final class RaftDriver: @unchecked Sendable {
                         fatalError("etcdserver: cannot apply entry \(entry.index): \(error)")
                     }
                     let result = applier.apply(decoded.request)
+                    if case .memberPeerURLs = decoded.request { updatePeers() }
                     metrics.countApplied(decoded.request, result: result)
                     if let waiter = waiters.withLock({ $0.removeValue(forKey: decoded.id) }) {
                         answers.append((waiter.continuation, result))
                     }
                 case .confChange:
-                    if let change = ConfChange(decoding: entry.data) {
-                        confState = node.applyConfChange(change)
+                    guard let change = ConfChange(decoding: entry.data) else { continue }
+                    let (waiterID, member) = ConfChangeContext.decode(change.context)
+                    let result = applyMembership(change, member: member)
+                    if let waiter = waiters.withLock({ $0.removeValue(forKey: waiterID) }) {
+                        answers.append((waiter.continuation, result))
                     }
                 }
             }
@@ -434,6 +590,46 @@ package final class RaftDriver: @unchecked Sendable {
                                        ordering: .relaxed)
         status.appliedIndex = appliedIndex
         for (continuation, result) in answers { continuation.resume(returning: result) }
+    }
+
+    /// A membership change, validated the same way on every member (etcd's
+    /// `ValidateConfigurationChange`); a refused one leaves Raft's membership as it was.
+    private func applyMembership(_ change: ConfChange, member: ClusterMember?) -> ApplyResult {
+        var member = member
+        // Data directories from before the cluster work recorded no member in their bootstrap entries.
+        if member == nil && change.nodeID == identity.memberID {
+            member = ClusterMember(id: identity.memberID, name: "", peerURLs: identity.peerURLs, clientURLs: [],
+                                   isLearner: false)
+        }
+        if let error = members.validate(change, member: member) {
+            logger.warning("etcdserver: refused membership change \(change.type) of \(hex(change.nodeID)): \(error)")
+            return .failure(error)
+        }
+        members.apply(change, member: member)
+        confState = node.applyConfChange(change)
+        updatePeers()
+        switch change.type {
+        case .addNode, .addLearnerNode:
+            logger.info("etcdserver/membership: added member \(hex(change.nodeID)) \(member?.peerURLs ?? []) to cluster \(hex(identity.clusterID))\(change.type == .addLearnerNode ? " as learner" : "")")
+        case .removeNode:
+            logger.info("etcdserver/membership: removed member \(hex(change.nodeID)) from cluster \(hex(identity.clusterID))")
+            if change.nodeID == identity.memberID && !isRemoved {
+                isRemoved = true
+                logger.warning("etcdserver: the member has been permanently removed from the cluster")
+                removed()
+            }
+        }
+        return .members(members.all)
+    }
+
+    /// Connects to the members the log lists, and to the seeds while it does not list this one yet.
+    private func updatePeers() {
+        var current = members.all
+        if !current.contains(where: { $0.id == identity.memberID }) {
+            let known = Set(current.map(\.id))
+            current += seeds.filter { !known.contains($0.id) }
+        }
+        transport.updatePeers(current)
     }
 
     private func readIndexAnswered(_ readState: ReadState) {
@@ -517,6 +713,37 @@ package final class RaftDriver: @unchecked Sendable {
                     continuation.resume(throwing: ServerError.badLeaderTransferee)
                 }
             }
+        case .confChange(let change, let waiterID):
+            do {
+                try node.proposeConfChange(change)
+            } catch {
+                if let waiter = waiters.withLock({ $0.removeValue(forKey: waiterID) }) {
+                    waiter.continuation.resume(returning: .failure(status.leader == 0 ? .noLeader : .timeout))
+                }
+            }
+        case .peerUnreachable(let id):
+            node.reportUnreachable(id)
+        case .snapshotSent(let id, let status):
+            node.reportSnapshot(to: id, status: status)
+        case .snapshotReceived(let message, let snapshot, let continuation):
+            if let previous = receivedSnapshot, previous.snapshot.path != snapshot.path {
+                unlink(previous.snapshot.path)
+            }
+            receivedSnapshot = (snapshot.contents.index, snapshot)
+            try? node.step(message)
+            continuation.resume(returning: nil)
+        case .learnerReadiness(let id, let continuation):
+            let raft = node.status
+            guard raft.softState.raftState == .leader else {
+                continuation.resume(returning: .notLeader)
+                return
+            }
+            guard let learner = raft.progress[id], let leader = raft.progress[identity.memberID] else {
+                continuation.resume(returning: nil)
+                return
+            }
+            // etcd's rule: the learner's log matches at least 90% of the leader's.
+            continuation.resume(returning: Double(learner.match) < Double(leader.match) * 0.9 ? .learnerNotReady : nil)
         }
     }
 
@@ -533,12 +760,11 @@ package final class RaftDriver: @unchecked Sendable {
         let conf = confState
         let identity = identity
         let snapshots = snapshots
-        let member = SnapshotMember(id: identity.memberID, name: identity.name, peerURLs: identity.peerURLs,
-                                    clientURLs: identity.clientURLs, isLearner: false)
+        let memberList = members.all.map(\.snapshotMember)
         let thread = Thread { [self] in
             let contents = SnapshotContents(
                 index: index, term: term, voters: conf.voters, learners: conf.learners,
-                clusterID: identity.clusterID, members: [member], store: view.export(), leases: leases,
+                clusterID: identity.clusterID, members: memberList, store: view.export(), leases: leases,
                 alarms: alarms)
             do {
                 let path = try snapshots.save(contents)
@@ -577,6 +803,9 @@ package final class RaftDriver: @unchecked Sendable {
             case .snapshotSaved(_, _, _, let waiters), .snapshotFailed(_, let waiters):
                 for waiter in waiters { waiter.resume(throwing: ServerError.stopped) }
             case .transferLeadership(_, let continuation): continuation.resume(throwing: ServerError.stopped)
+            case .snapshotReceived(_, _, let continuation): continuation.resume(returning: "stopping")
+            case .learnerReadiness(_, let continuation): continuation.resume(returning: .stopped)
+            case .confChange, .peerUnreachable, .snapshotSent: break
             }
         }
         stopped.lock()

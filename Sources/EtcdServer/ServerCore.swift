@@ -12,6 +12,10 @@ package final class ServerCore: Sendable {
     package let configuration: ServerConfiguration
     package let identity: MemberIdentity
     let driver: RaftDriver
+    package let members: ClusterMembers
+    let transport: PeerTransport
+    /// Stops this member: a peer told it that it was removed from the cluster.
+    let removedFromCluster: @Sendable () -> Void
     package let readViews: ReadViewSource
     package let watchHub: WatchHub
     package let lessor: Lessor
@@ -26,12 +30,16 @@ package final class ServerCore: Sendable {
     static let clusterVersion = "3.4.0"
     static let defaultQuotaBytes: Int64 = 2 << 30
 
-    init(configuration: ServerConfiguration, identity: MemberIdentity, driver: RaftDriver, readViews: ReadViewSource,
-         watchHub: WatchHub, lessor: Lessor, alarms: AlarmList, metrics: ServerMetrics, logger: Logger,
-         snapshots: SnapshotDirectory) {
+    init(configuration: ServerConfiguration, identity: MemberIdentity, driver: RaftDriver, members: ClusterMembers,
+         transport: PeerTransport, readViews: ReadViewSource, watchHub: WatchHub, lessor: Lessor, alarms: AlarmList,
+         metrics: ServerMetrics, logger: Logger, snapshots: SnapshotDirectory,
+         removedFromCluster: @escaping @Sendable () -> Void) {
         self.configuration = configuration
         self.identity = identity
         self.driver = driver
+        self.members = members
+        self.transport = transport
+        self.removedFromCluster = removedFromCluster
         self.readViews = readViews
         self.watchHub = watchHub
         self.lessor = lessor

@@ -34,6 +34,15 @@ package struct ServerError: Error, Hashable, Sendable, CustomStringConvertible {
     package static let corrupt = ServerError(.dataLoss, "etcdserver: corrupt cluster")
     package static let badLeaderTransferee = ServerError(.failedPrecondition, "etcdserver: bad leader transferee")
     package static let memberNotFound = ServerError(.notFound, "etcdserver: member not found")
+    package static let memberExists = ServerError(.failedPrecondition, "etcdserver: member ID already exist")
+    package static let peerURLExists = ServerError(.failedPrecondition, "etcdserver: Peer URLs already exists")
+    package static let notEnoughStarted = ServerError(.failedPrecondition, "etcdserver: re-configuration failed due to not enough started members")
+    package static let memberBadURLs = ServerError(.invalidArgument, "etcdserver: given member URLs are invalid")
+    package static let memberNotLearner = ServerError(.failedPrecondition, "etcdserver: can only promote a learner member")
+    package static let learnerNotReady = ServerError(.failedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader")
+    package static let tooManyLearners = ServerError(.failedPrecondition, "etcdserver: too many learner members in cluster")
+    package static let unhealthy = ServerError(.unavailable, "etcdserver: unhealthy cluster")
+    package static let notSupportedForLearner = ServerError(.unavailable, "etcdserver: rpc not supported for learner")
     package static let emptyKey = ServerError(MVCCError.emptyKey)
 }
 

@@ -28,6 +28,34 @@ package struct SnapshotDirectory: Sendable {
         return file
     }
 
+    /// Where a snapshot being received from the leader is written before it is adopted.
+    package func receivingPath(tag: UInt64) -> String {
+        "\(path)/receiving-\(Self.hex(tag)).snap.db.part"
+    }
+
+    /// Deletes files of receives a crash interrupted (at start-up, before any receive begins).
+    package func removeInterruptedReceives() throws {
+        for name in try SnapshotFile.Disk.list(path) where name.hasSuffix(".snap.db.part") {
+            try SnapshotFile.Disk.removeIfPresent("\(path)/\(name)")
+        }
+    }
+
+    /// Makes a received snapshot file this member's own, durably, under its term and index.
+    /// - Returns: its new path.
+    package func adopt(_ received: String, term: UInt64, index: UInt64) throws -> String {
+        let file = "\(path)/\(fileName(term: term, index: index))"
+        try SnapshotFile.Disk.syncFile(received)
+        try SnapshotFile.Disk.restrictToOwner(received)
+        try SnapshotFile.Disk.move(received, to: file)
+        try SnapshotFile.Disk.syncDirectory(path)
+        return file
+    }
+
+    /// The path of the snapshot file at `term` and `index` (which may not exist).
+    package func path(term: UInt64, index: UInt64) -> String {
+        "\(path)/\(fileName(term: term, index: index))"
+    }
+
     /// The newest valid snapshot; corrupt ones are skipped (returned in `skipped` with their errors)
     /// so the caller can log them; nil if the folder holds no snapshot file.
     ///

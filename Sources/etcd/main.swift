@@ -47,7 +47,7 @@ if configuration.enableV2 {
 
 let server: EtcdServer
 do {
-    server = try EtcdServer(configuration: configuration, logger: logger)
+    server = try await EtcdServer(configuration: configuration, logger: logger)
 } catch {
     logger.critical("etcdmain: \(error)")
     exit(1)

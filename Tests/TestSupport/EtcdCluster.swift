@@ -8,6 +8,11 @@ public struct EtcdCluster: Sendable {
     /// Every member's client endpoint, comma separated, as etcdctl's `--endpoints` takes them.
     public var endpoints: String { members.map(\.clientEndpoint).joined(separator: ",") }
 
+    /// The `--initial-cluster` value naming every member (for a member joining it).
+    public var initialCluster: String {
+        members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
+    }
+
     /// Starts a cluster of `size` members named n1, n2, ... and waits until each is healthy.
     public static func start(
         in directory: TemporaryDirectory,

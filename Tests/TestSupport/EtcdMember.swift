@@ -56,9 +56,28 @@ public final class EtcdMember: Sendable {
         ).members[0]
     }
 
-    /// Starts the process of one member of a new cluster, without waiting for it.
+    /// Starts a member that joins a running cluster which already lists it (`member add`), and
+    /// waits until it is healthy. `initialCluster` names every member, this one included.
+    public static func join(
+        in directory: TemporaryDirectory, name: String, clientPort: Int, peerPort: Int, initialCluster: String,
+        executable: String = EtcdMember.referenceExecutable, extraArguments: [String] = [],
+        timeout: Duration = .seconds(60)
+    ) async throws -> EtcdMember {
+        let member = try launch(
+            name: name, clientPort: clientPort, peerPort: peerPort, initialCluster: initialCluster, token: "",
+            state: "existing", executable: executable, extraArguments: extraArguments, directory: directory)
+        do {
+            try await member.waitUntilHealthy(timeout: timeout)
+        } catch {
+            await member.stop()
+            throw error
+        }
+        return member
+    }
+
+    /// Starts the process of one member, without waiting for it.
     static func launch(
-        name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String,
+        name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String, state: String = "new",
         executable: String, extraArguments: [String], directory: TemporaryDirectory
     ) throws -> EtcdMember {
         let peerURL = "http://127.0.0.1:\(peerPort)"
@@ -68,9 +87,8 @@ public final class EtcdMember: Sendable {
             "--name", name, "--data-dir", dataDir,
             "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-            "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
-            "--initial-cluster-token", token,
-        ] + extraArguments
+            "--initial-cluster", initialCluster, "--initial-cluster-state", state,
+        ] + (token.isEmpty ? [] : ["--initial-cluster-token", token]) + extraArguments
         let process = try ChildProcess(
             name: name, executable: executable, arguments: arguments,
             logPath: directory.appending("\(name)-1.log"))

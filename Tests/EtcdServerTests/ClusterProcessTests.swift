@@ -1,0 +1,336 @@
+import EtcdClient
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+/// Three (and four) of our members as processes on loopback: leader failure under load, catching
+/// up by snapshot, membership changes while clients write, a member of another cluster refused,
+/// and the real clients (Debian's etcdctl, python3-etcd3) against the cluster.
+@Suite(.serialized) struct ClusterProcessTests {
+    static func startCluster(in directory: TemporaryDirectory, _ arguments: [String] = []) async throws -> EtcdCluster {
+        try await EtcdCluster.start(in: directory, size: 3, executable: try builtExecutable("etcd"),
+                                    extraArguments: arguments)
+    }
+
+    static func client(_ endpoints: [String]) throws -> EtcdClient {
+        var configuration = EtcdClient.Configuration()
+        configuration.requestTimeout = .seconds(10)
+        return try EtcdClient(endpoints: endpoints, configuration: configuration)
+    }
+
+    static func etcdctl(_ arguments: [String]) throws -> ProcessResult {
+        try runProcess("/usr/bin/etcdctl", arguments, environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+    }
+
+    /// The member that says it leads, with every running member agreeing on it.
+    static func leader(of members: [EtcdMember]) async throws -> Int {
+        var found: Int?
+        try await waitUntil("one leader agreed on by \(members.map(\.name))", timeout: .seconds(30)) {
+            var leaders: Set<UInt64> = []
+            var ids: [UInt64] = []
+            for member in members {
+                let client = try client([member.clientEndpoint])
+                defer { Task { await client.close() } }
+                let status = try await client.status(endpoint: 0)
+                leaders.insert(status.leader)
+                ids.append(status.header.memberID)
+            }
+            guard leaders.count == 1, let leader = leaders.first, leader != 0, let index = ids.firstIndex(of: leader)
+            else { return false }
+            found = index
+            return true
+        }
+        return found!
+    }
+
+    /// Waits until every member has applied the same revision with the same HashKV.
+    static func waitForConvergence(_ members: [EtcdMember]) async throws {
+        try await waitUntil("\(members.map(\.name)) to agree on HashKV", timeout: .seconds(60), interval: .milliseconds(300)) {
+            var answers: Set<[Int64]> = []
+            for member in members {
+                let client = try client([member.clientEndpoint])
+                defer { Task { await client.close() } }
+                let hash = try await client.hashKV(endpoint: 0)
+                answers.insert([hash.header.revision, Int64(hash.hash), hash.compactRevision])
+            }
+            return answers.count == 1
+        }
+    }
+
+    /// Writers that count what the cluster acknowledged: every acknowledged key must survive.
+    final class Writers: Sendable {
+        private let state = Mutex<(acknowledged: [String], failures: Int)>(([], 0))
+        private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
+
+        var acknowledged: [String] { state.withLock { $0.acknowledged } }
+        var failures: Int { state.withLock { $0.failures } }
+
+        func start(_ client: EtcdClient, count: Int, prefix: String) {
+            for writer in 0..<count {
+                let task = Task { [self] in
+                    var index = 0
+                    while !Task.isCancelled {
+                        let key = "\(prefix)/\(writer)/\(index)"
+                        do {
+                            try await client.put(key, "value-\(index)")
+                            self.state.withLock { $0.acknowledged.append(key) }
+                        } catch {
+                            self.state.withLock { $0.failures += 1 }
+                            try? await Task.sleep(for: .milliseconds(20))
+                        }
+                        index += 1
+                    }
+                }
+                tasks.withLock { $0.append(task) }
+            }
+        }
+
+        func stop() async {
+            let all = tasks.withLock { $0 }
+            for task in all { task.cancel() }
+            for task in all { await task.value }
+        }
+
+        /// Waits until `more` writes were acknowledged after now.
+        func waitForProgress(_ more: Int, _ what: String) async throws {
+            let start = acknowledged.count
+            try await waitUntil("\(more) more acknowledged writes \(what)", timeout: .seconds(30)) {
+                acknowledged.count >= start + more
+            }
+        }
+    }
+
+    static func expectAllPresent(_ keys: [String], prefix: String, on member: EtcdMember) async throws {
+        let client = try client([member.clientEndpoint])
+        let stored = Set(try await client.get(prefix + "/", .prefix, .keysOnly).kvs.map { String(decoding: $0.key, as: UTF8.self) })
+        await client.close()
+        let missing = keys.filter { !stored.contains($0) }
+        #expect(missing.isEmpty, "\(missing.count) acknowledged writes lost, e.g. \(missing.prefix(5))")
+    }
+
+    static func log(of member: EtcdMember) -> String {
+        (try? String(contentsOfFile: member.process.logPath, encoding: .utf8)) ?? ""
+    }
+
+    // MARK: Tests
+
+    @Test func realClientsSeeOneClusterOnEveryMember() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-clients") { directory in
+            let cluster = try await Self.startCluster(in: directory)
+            defer { Task { await cluster.stop() } }
+            let endpoints = cluster.endpoints
+            #expect(try Self.etcdctl(["--endpoints", cluster.members[0].clientEndpoint, "put", "greeting", "hello"]).stdout == "OK\n")
+            // Linearizable reads on the other members see the write at once.
+            for member in cluster.members.dropFirst() {
+                let got = try Self.etcdctl(["--endpoints", member.clientEndpoint, "get", "greeting", "--print-value-only"])
+                #expect(got.stdout == "hello\n", "\(member.name): \(got)")
+            }
+            let list = try Self.etcdctl(["--endpoints", endpoints, "member", "list"])
+            #expect(list.exitCode == 0)
+            for member in cluster.members {
+                #expect(list.stdout.contains(", started, \(member.name), http://127.0.0.1:\(member.peerPort), http://127.0.0.1:\(member.clientPort), false"),
+                        "\(list.stdout)")
+            }
+            let health = try Self.etcdctl(["--endpoints", endpoints, "endpoint", "health", "--cluster"])
+            // etcdctl 3.4 reports health on stderr.
+            #expect(health.exitCode == 0 && health.stderr.components(separatedBy: "is healthy").count == 4, "\(health)")
+            let status = try Self.etcdctl(["--endpoints", endpoints, "endpoint", "status", "-w", "json"])
+            #expect(status.stdout.components(separatedBy: "\"leader\":").count == 4)
+            // python3-etcd3 (grpcio): a write on one member, a read and a lease keep-alive on others.
+            let script = #"""
+import etcd3, sys
+a = etcd3.client(host="127.0.0.1", port=int(sys.argv[1]))
+b = etcd3.client(host="127.0.0.1", port=int(sys.argv[2]))
+a.put("py/key", "from-a")
+print("read", b.get("py/key")[0].decode())
+lease = b.lease(60)
+a.put("py/leased", "x", lease=lease)
+print("refresh", lease.refresh()[0].TTL)
+print("ttl", 0 < lease.remaining_ttl <= 60, [k.decode() for k in lease.keys])
+print("members", sorted(m.name for m in b.members))
+"""#
+            let python = try runProcess("/usr/bin/python3", ["-c", script, String(cluster.members[1].clientPort),
+                                                              String(cluster.members[2].clientPort)])
+            #expect(python.stdout == "read from-a\nrefresh 60\nttl True ['py/leased']\nmembers ['n1', 'n2', 'n3']\n",
+                    "\(python)")
+            try await Self.waitForConvergence(cluster.members)
+        }
+    }
+
+    @Test func leaderKilledUnderWriteLoadIsReplacedAndRejoins() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-leader-kill") { directory in
+            var cluster = try await Self.startCluster(in: directory)
+            do {
+                try await Self.killLeader(&cluster)
+            } catch {
+                await cluster.stop()
+                throw error
+            }
+            await cluster.stop()
+        }
+    }
+
+    static func killLeader(_ cluster: inout EtcdCluster) async throws {
+        let oldLeader = try await Self.leader(of: cluster.members)
+        let client = try Self.client(cluster.members.map(\.clientEndpoint))
+        let writers = Writers()
+        writers.start(client, count: 4, prefix: "load")
+        try await writers.waitForProgress(50, "before the kill")
+
+        let killed = ContinuousClock.now
+        cluster.members[oldLeader].process.send(SIGKILL)
+        let survivors = cluster.members.indices.filter { $0 != oldLeader }.map { cluster.members[$0] }
+        let newLeader = try await Self.leader(of: survivors)
+        print("new leader \(survivors[newLeader].name) elected \(ContinuousClock.now - killed) after SIGKILL of \(cluster.members[oldLeader].name)")
+        try await writers.waitForProgress(50, "after the new leader was elected")
+
+        cluster.members[oldLeader] = try await cluster.members[oldLeader].restarted()
+        try await writers.waitForProgress(50, "with the old leader back")
+        await writers.stop()
+        await client.close()
+        try await Self.waitForConvergence(cluster.members)
+        try await Self.expectAllPresent(writers.acknowledged, prefix: "load", on: cluster.members[oldLeader])
+    }
+
+    @Test func memberBehindTheLeadersLogCatchesUpBySnapshot() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-snapshot") { directory in
+            var cluster = try await Self.startCluster(in: directory, ["--snapshot-count", "1000"])
+            do {
+                try await Self.catchUpBySnapshot(&cluster)
+            } catch {
+                await cluster.stop()
+                throw error
+            }
+            await cluster.stop()
+        }
+    }
+
+    static func catchUpBySnapshot(_ cluster: inout EtcdCluster) async throws {
+        let leader = try await Self.leader(of: cluster.members)
+        let lagging = (leader + 1) % 3
+        cluster.members[lagging].process.send(SIGKILL)
+        _ = await cluster.members[lagging].process.stop()
+        // The leader keeps 5,000 entries behind its newest snapshot; go well past that.
+        let client = try Self.client([cluster.members[leader].clientEndpoint])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<25 {
+                group.addTask {
+                    for index in 0..<280 { try await client.put("bulk/\(writer)/\(index)", "v\(index)") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await client.close()
+        cluster.members[lagging] = try await cluster.members[lagging].restarted()
+        try await Self.waitForConvergence(cluster.members)
+        let log = Self.log(of: cluster.members[lagging])
+        #expect(log.contains("applied snapshot at index"), "the lagging member did not install a snapshot:\n\(log.suffix(2000))")
+        let count = try Self.client([cluster.members[lagging].clientEndpoint])
+        #expect(try await count.get("bulk/", .prefix, .countOnly).count == 7000)
+        await count.close()
+    }
+
+    @Test func membersAreAddedPromotedUpdatedAndRemovedWhileClientsWrite() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-membership") { directory in
+            let cluster = try await Self.startCluster(in: directory)
+            defer { Task { await cluster.stop() } }
+            let client = try Self.client(cluster.members.map(\.clientEndpoint))
+            let writers = Writers()
+            writers.start(client, count: 2, prefix: "during")
+
+            let ports = try FreePorts.allocate(2)
+            let peerURL = "http://127.0.0.1:\(ports[1])"
+            // With --strict-reconfig-check (the default) a member may be added only once this member
+            // has been connected to every peer for etcd's health interval (5 s).
+            var added: UInt64 = 0
+            try await waitUntil("member add to be accepted", timeout: .seconds(30), interval: .milliseconds(500)) {
+                let answer = try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "add", "n4", "--learner",
+                                               "--peer-urls", peerURL, "-w", "json"])
+                guard answer.exitCode == 0 else {
+                    #expect(answer.stderr.contains("etcdserver: unhealthy cluster"), "\(answer)")
+                    return false
+                }
+                let json = try JSONSerialization.jsonObject(with: Data(answer.stdout.utf8)) as? [String: Any]
+                added = ((json?["member"] as? [String: Any])?["ID"] as? NSNumber)?.uint64Value ?? 0
+                return true
+            }
+            #expect(added != 0)
+            let hexID = String(added, radix: 16)
+            let tooEarly = try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "promote", hexID])
+            #expect(tooEarly.stderr.contains("etcdserver: can only promote a learner member which is in sync with leader"),
+                    "\(tooEarly)")
+
+            let learner = try await EtcdMember.join(
+                in: directory, name: "n4", clientPort: ports[0], peerPort: ports[1],
+                initialCluster: cluster.initialCluster + ",n4=\(peerURL)", executable: try builtExecutable("etcd"))
+            defer { Task { await learner.stop() } }
+            // A learner serves Status and serializable reads only, as etcd's do.
+            let refused = try Self.etcdctl(["--endpoints", learner.clientEndpoint, "put", "x", "y"])
+            #expect(refused.stderr.contains("etcdserver: rpc not supported for learner"), "\(refused)")
+            try await waitUntil("the learner to have replicated the writes") {
+                let read = try Self.etcdctl(["--endpoints", learner.clientEndpoint, "get", "during/", "--prefix",
+                                             "--consistency", "s", "--keys-only"])
+                return read.exitCode == 0 && read.stdout.hasPrefix("during/")
+            }
+            try await waitUntil("promote to be accepted", timeout: .seconds(30), interval: .milliseconds(300)) {
+                try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "promote", hexID]).exitCode == 0
+            }
+            let update = try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "update", hexID, "--peer-urls", peerURL])
+            #expect(update.stdout.contains("Member \(hexID) updated in cluster"), "\(update)")
+            let list = try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "list"])
+            #expect(list.stdout.contains("\(hexID), started, n4, \(peerURL), http://127.0.0.1:\(ports[0]), false"), "\(list)")
+            try await writers.waitForProgress(20, "with four members")
+            // The promoted member takes part: a write acknowledged now shows up there (and it could
+            // only be acknowledged with a quorum of the four).
+            let marker = try await client.put("marker", "four-members")
+            try await waitUntil("the new member to apply revision \(marker.header.revision)") {
+                let member = try Self.client([learner.clientEndpoint])
+                defer { Task { await member.close() } }
+                return try await member.get("marker", .serializable).kvs.first?.value == Data("four-members".utf8)
+            }
+
+            let removed = try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "remove", hexID])
+            #expect(removed.stdout.contains("Member \(hexID) removed from cluster"), "\(removed)")
+            try await waitUntil("the removed member to stop", timeout: .seconds(20)) { !learner.process.isRunning }
+            #expect(Self.log(of: learner).contains("the member has been permanently removed from the cluster"))
+            let after = try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "list"])
+            #expect(after.stdout.split(separator: "\n").count == 3 && !after.stdout.contains(hexID), "\(after)")
+            try await writers.waitForProgress(20, "after the removal")
+            await writers.stop()
+            await client.close()
+            try await Self.waitForConvergence(cluster.members)
+            try await Self.expectAllPresent(writers.acknowledged, prefix: "during", on: cluster.members[0])
+        }
+    }
+
+    @Test func memberOfAnotherClusterIsRefused() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-token") { directory in
+            let cluster = try await Self.startCluster(in: directory)
+            defer { Task { await cluster.stop() } }
+            // n3 again, but bootstrapped with another cluster token: another cluster id.
+            let stray = cluster.members[2]
+            await stray.stop()
+            try FileManager.default.removeItem(atPath: stray.dataDir)
+            let process = try ChildProcess(
+                name: "n3-stray", executable: try builtExecutable("etcd"),
+                arguments: ["--name", "n3", "--data-dir", stray.dataDir,
+                            "--listen-client-urls", "http://127.0.0.1:\(stray.clientPort)",
+                            "--advertise-client-urls", "http://127.0.0.1:\(stray.clientPort)",
+                            "--listen-peer-urls", "http://127.0.0.1:\(stray.peerPort)",
+                            "--initial-advertise-peer-urls", "http://127.0.0.1:\(stray.peerPort)",
+                            "--initial-cluster", cluster.initialCluster, "--initial-cluster-token", "another-token"],
+                logPath: directory.appending("n3-stray.log"))
+            defer { Task { await process.stop() } }
+            try await waitUntil("the stray member to be refused", timeout: .seconds(20)) {
+                let log = (try? String(contentsOfFile: process.logPath, encoding: .utf8)) ?? ""
+                return log.contains("refused the stream: request cluster ID mismatch")
+            }
+            #expect(Self.log(of: cluster.members[0]).contains("request cluster ID mismatch"))
+            let health = try HTTPProbe.get(port: stray.clientPort, path: "/health")
+            #expect(health.body.contains("\"health\":\"false\""), "\(health)")
+            // The real cluster still serves.
+            #expect(try Self.etcdctl(["--endpoints", cluster.members[0].clientEndpoint, "put", "still", "here"]).stdout == "OK\n")
+        }
+    }
+}
