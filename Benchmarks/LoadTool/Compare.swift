@@ -14,6 +14,8 @@ struct Compare: AsyncParsableCommand {
     @Option(help: "Alternating rounds; medians are reported.") var rounds = 3
     @Option(help: "Multiplies every workload's request count.") var scale = 1.0
     @Option(help: "Only workloads whose name contains this.") var only: String?
+    @Option(help: "With several members: keys (256 bytes each) loaded before a new member joins, to time its catch-up (0: skip).")
+    var catchUpKeys = 0
 
     struct Workload {
         var name: String
@@ -65,6 +67,9 @@ struct Compare: AsyncParsableCommand {
         ].filter { workload in only.map { workload.name.contains($0) } ?? true }
     }
 
+    var catchUpName: String { "new member catches up on \(catchUpKeys) keys (lower is better)" }
+    var electionName: String { "new leader after SIGKILL of the leader (lower is better)" }
+
     func run() async throws {
         let directory = try TemporaryDirectory(prefix: "etcd-compare")
         defer { directory.remove() }
@@ -87,6 +92,20 @@ struct Compare: AsyncParsableCommand {
                 }
                 let memory = cluster.members.map { residentKilobytes(pid: $0.process.pid) }.max() ?? 0
                 if label == "ours" { rss.ours = max(rss.ours, memory) } else { rss.reference = max(rss.reference, memory) }
+                if members > 1 {
+                    var timings: [(String, Double)] = []
+                    if catchUpKeys > 0 {
+                        timings.append((catchUpName, try await ClusterTimings.newMemberCatchUp(
+                            cluster, keys: catchUpKeys, valueSize: 256, executable: binary, directory: clusterDirectory)))
+                    }
+                    // Last: it kills a member.
+                    timings.append((electionName, try await ClusterTimings.electionAfterLeaderKill(cluster)))
+                    for (name, value) in timings {
+                        if label == "ours" { results[name, default: ([], [])].ours.append(value) }
+                        else { results[name, default: ([], [])].reference.append(value) }
+                        FileHandle.standardError.write(Data("round \(round) \(label) \(name): \(String(format: "%.2f", value)) s\n".utf8))
+                    }
+                }
                 await cluster.stop()
                 clusterDirectory.remove()
             }
@@ -94,13 +113,14 @@ struct Compare: AsyncParsableCommand {
         print("")
         print("| load (\(members) member\(members > 1 ? "s" : ""), median of \(rounds)) | ours | etcd 3.4 | ratio |")
         print("|---|---|---|---|")
-        for workload in suite {
+        let timings = members > 1 ? (catchUpKeys > 0 ? [catchUpName, electionName] : [electionName]) : []
+        for workload in suite + timings.map({ Workload(name: $0, unit: "s", measure: { _ in 0 }) }) {
             guard let figures = results[workload.name] else { continue }
             let oursMedian = median(figures.ours), referenceMedian = median(figures.reference)
             // Always ours ÷ etcd: above 1 is better for rates, below 1 is better for latencies.
             let ratio = oursMedian / referenceMedian
-            print(String(format: "| %@ | %.1f %@ | %.1f %@ | %.2f× |", workload.name, oursMedian, workload.unit,
-                         referenceMedian, workload.unit, ratio))
+            print(String(format: workload.unit == "s" ? "| %@ | %.2f %@ | %.2f %@ | %.2f× |" : "| %@ | %.1f %@ | %.1f %@ | %.2f× |",
+                         workload.name, oursMedian, workload.unit, referenceMedian, workload.unit, ratio))
         }
         print(String(format: "| peak server RSS after the suite | %.1f MiB | %.1f MiB | %.2f× |",
                      Double(rss.ours) / 1024, Double(rss.reference) / 1024, Double(rss.ours) / Double(max(rss.reference, 1))))

@@ -1,3 +1,4 @@
+import BTreeStore
 import EtcdProto
 import Foundation
 import GRPCCore
@@ -272,6 +273,8 @@ extension ServerCore: PeerTransportDelegate {
             }
         } catch let error as ServerError {
             return .failure(error)
+        } catch let error as MVCCError {
+            return .failure(ServerError(error))
         } catch let error as RPCError {
             return .failure(ServerError(error.code, error.message))
         } catch {

@@ -22,7 +22,7 @@ package final class EtcdServer: Sendable {
     /// Opens the data directory and recovers the member's state (joining an existing cluster
     /// asks its members who they are); nothing is served until `run()`.
     package init(configuration: ServerConfiguration, logger: Logger) async throws {
-        try Self.prepareTLS(configuration, logger: logger)
+        let peerTLS = try Self.prepareTLS(configuration, logger: logger)
         let metrics = ServerMetrics()
         let memberDirectory = configuration.dataDir + "/member"
         let walDirectory = configuration.walDir ?? memberDirectory + "/wal"
@@ -47,7 +47,7 @@ package final class EtcdServer: Sendable {
         } else if configuration.initialClusterState == .existing {
             (recovered, identity, seeds) = try await Self.join(
                 configuration: configuration, walDirectory: walDirectory, lessor: lessor, alarms: alarms,
-                members: members, electionTicks: electionTicks, logger: logger)
+                members: members, peerTLS: peerTLS, electionTicks: electionTicks, logger: logger)
         } else {
             (recovered, identity) = try Self.bootstrap(configuration: configuration, walDirectory: walDirectory,
                                                        lessor: lessor, alarms: alarms, members: members,
@@ -57,7 +57,7 @@ package final class EtcdServer: Sendable {
         self.shutdown = shutdown
         let transport = PeerTransport(
             localID: identity.memberID, clusterID: identity.clusterID,
-            snapshots: SnapshotDirectoryPaths(receiving: { snapshots.receivingPath(tag: $0) }), logger: logger,
+            snapshots: SnapshotDirectoryPaths(receiving: { snapshots.receivingPath(tag: $0) }), tls: peerTLS, logger: logger,
             isRemoved: { members.isRemoved($0) })
         let driver = RaftDriver(
             recovered: recovered, snapshots: snapshots, identity: identity, members: members, seeds: seeds,
@@ -113,6 +113,15 @@ package final class EtcdServer: Sendable {
         let logger = core.logger
         try await core.transport.listen(on: core.configuration.listenPeerURLs)
         core.driver.start()
+        if core.configuration.experimentalInitialCorruptCheck {
+            do {
+                try await Self.checkInitialHashKV(core: core)
+            } catch {
+                core.driver.stop()
+                core.transport.shutdown()
+                throw error
+            }
+        }
         let housekeeping = Task { [core] in await Self.housekeeping(core: core) }
         let publishing = Task { [core] in await Self.publish(core: core) }
         // Child results: true when a server finished, false when the shutdown grace period ended.
@@ -165,6 +174,48 @@ package final class EtcdServer: Sendable {
     /// Asks `run()` to return.
     package func stop() {
         shutdown.stop(removed: false)
+    }
+
+    /// `--experimental-initial-corrupt-check`: before serving clients, compare this member's
+    /// HashKV with every peer's at the same revision; a different hash with the same compaction
+    /// means the data differ, and this member refuses to serve (etcd's `CheckInitialHashKV`).
+    private static func checkInitialHashKV(core: ServerCore) async throws {
+        let logger = core.logger
+        // The entries the WAL holds after the snapshot are applied first (they may also name the members).
+        let recovered = core.driver.raftStatus.commitIndex
+        let replayDeadline = ContinuousClock.now + core.driver.requestTimeout
+        while core.driver.raftStatus.appliedIndex < recovered && ContinuousClock.now < replayDeadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let local = try core.readViews.current().hashKV(revision: 0)
+        logger.info("etcdserver: \(hex(core.identity.memberID)) starting initial corruption check with timeout \(core.driver.requestTimeout)...")
+        var request = Etcdserverpb_HashKVRequest()
+        request.revision = local.revision
+        var mismatches = 0
+        for peer in core.members.all where peer.id != core.identity.memberID {
+            let hello = PeerHello(stream: .request, clusterID: core.identity.clusterID, from: core.identity.memberID, to: peer.id)
+            do {
+                let bytes = try await PeerTransport.request(.hashKV, body: try request.serializedBytes(), urls: peer.peerURLs,
+                                                            hello: hello, tls: core.transport.tls,
+                                                            group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(5))
+                let remote = try Etcdserverpb_HashKVResponse(serializedBytes: bytes)
+                guard remote.hash != local.hash else { continue }
+                if remote.compactRevision == local.compactRevision {
+                    logger.error("etcdserver: \(hex(core.identity.memberID))'s hash \(local.hash) != \(hex(peer.id))'s hash \(remote.hash) (revision \(local.revision), peer revision \(remote.header.revision), compact revision \(local.compactRevision))")
+                    mismatches += 1
+                } else {
+                    logger.warning("etcdserver: \(hex(core.identity.memberID)) cannot check hash of peer(\(hex(peer.id))): peer has a different compact revision \(remote.compactRevision) (revision:\(local.revision))")
+                }
+            } catch let error as ServerError where error.message == MVCCError.futureRevision.grpcMessage {
+                logger.warning("etcdserver: \(hex(core.identity.memberID)) cannot check the hash of peer(\(peer.peerURLs)) at revision \(local.revision): peer is lagging behind(\(error))")
+            } catch {
+                logger.warning("etcdserver: \(hex(core.identity.memberID)) cannot check the hash of peer(\(peer.peerURLs)): \(error)")
+            }
+        }
+        if mismatches > 0 {
+            throw StartupError("\(hex(core.identity.memberID)) found data inconsistency with peers")
+        }
+        logger.info("etcdserver: \(hex(core.identity.memberID)) succeeded on initial corruption checking: no corruption")
     }
 
     /// Publishes this member's name and client URLs through Raft once it can (etcd's `publish`),
@@ -387,7 +438,7 @@ package final class EtcdServer: Sendable {
     /// (`etcdctl member add`): asks the other members of `--initial-cluster` for the member list,
     /// finds itself by its peer URLs, and starts with an empty log that the leader will fill.
     private static func join(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
-                             alarms: AlarmList, members: ClusterMembers, electionTicks: Int,
+                             alarms: AlarmList, members: ClusterMembers, peerTLS: PeerTLS?, electionTicks: Int,
                              logger: Logger) async throws -> (RaftDriver.Recovered, MemberIdentity, [ClusterMember]) {
         func resolved(_ url: String) -> String { url.replacingOccurrences(of: "//localhost:", with: "//127.0.0.1:") }
         let ownURLs = Set(configuration.initialAdvertisePeerURLs.map(resolved))
@@ -399,7 +450,7 @@ package final class EtcdServer: Sendable {
         do {
             let bytes = try await PeerTransport.request(
                 .memberList, body: [], urls: peerURLs, hello: PeerHello(stream: .request, clusterID: 0, from: 0, to: 0),
-                group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(5))
+                tls: peerTLS, group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(5))
             answer = try Etcdserverpb_MemberListResponse(serializedBytes: bytes)
         } catch {
             throw StartupError("cannot fetch cluster info from peer urls: \(error)")
@@ -423,27 +474,40 @@ package final class EtcdServer: Sendable {
                                      snapshotIndex: 0), identity, existing)
     }
 
-    /// `--peer-auto-tls` makes its certificate at start-up, as etcd does (peers use it once
-    /// there are several members). Client TLS comes with the security work: an https client URL
-    /// is refused plainly rather than served in the clear.
-    private static func prepareTLS(_ configuration: ServerConfiguration, logger: Logger) throws {
+    /// Peer TLS from `--peer-cert-file`/`--peer-key-file`, or from the self-signed certificate
+    /// `--peer-auto-tls` makes at start-up as etcd does; nil without either. Client TLS comes with
+    /// the security work: an https client URL is refused plainly rather than served in the clear.
+    private static func prepareTLS(_ configuration: ServerConfiguration, logger: Logger) throws -> PeerTLS? {
         for url in configuration.listenClientURLs where url.hasPrefix("https://") {
             if configuration.certFile.isEmpty || configuration.keyFile.isEmpty {
                 throw StartupError("TLS key/cert (--cert-file, --key-file) must be provided for client url \(url) with HTTPS scheme")
             }
             throw StartupError("client TLS (\(url)) is not supported by this server yet; use an http:// client URL")
         }
-        for url in configuration.listenPeerURLs + configuration.initialAdvertisePeerURLs where url.hasPrefix("https://") {
-            throw StartupError("peer TLS (\(url)) is not supported by this server yet; use http:// peer URLs")
+        var files: SelfSignedCertificate.Files?
+        if !configuration.peerCertFile.isEmpty && !configuration.peerKeyFile.isEmpty {
+            if configuration.peerAutoTLS { logger.warning("embed: ignoring peer auto TLS since certs given") }
+            files = SelfSignedCertificate.Files(certificate: configuration.peerCertFile, key: configuration.peerKeyFile)
+        } else if configuration.peerAutoTLS {
+            let hosts = configuration.listenPeerURLs.compactMap { URLComponents(string: $0)?.host }
+            files = try SelfSignedCertificate.ensure(in: configuration.dataDir + "/fixtures/peer", hosts: hosts)
+            logger.info("embed: peer TLS: self-signed certificate \(files!.certificate), key \(files!.key)")
         }
-        guard configuration.peerAutoTLS else { return }
-        if !configuration.peerCertFile.isEmpty || !configuration.peerKeyFile.isEmpty {
-            logger.warning("embed: ignoring peer auto TLS since certs given")
-            return
+        guard let files else {
+            let urls = configuration.listenPeerURLs + configuration.initialAdvertisePeerURLs
+                + configuration.initialCluster.map(\.url)
+            if let url = urls.first(where: { $0.hasPrefix("https://") }) {
+                throw StartupError("TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url \(url) with HTTPS scheme")
+            }
+            return nil
         }
-        let hosts = configuration.listenPeerURLs.compactMap { URLComponents(string: $0)?.host }
-        let files = try SelfSignedCertificate.ensure(in: configuration.dataDir + "/fixtures/peer", hosts: hosts)
-        logger.info("embed: peer TLS: self-signed certificate \(files.certificate), key \(files.key)")
+        do {
+            return try PeerTLS(certificateFile: files.certificate, keyFile: files.key,
+                               trustedCAFile: configuration.peerAutoTLS ? "" : configuration.peerTrustedCAFile,
+                               clientCertAuth: configuration.peerClientCertAuth)
+        } catch {
+            throw StartupError("cannot load peer TLS certificate \(files.certificate) and key \(files.key): \(error)")
+        }
     }
 
     // MARK: Addresses

@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Raft
 import Synchronization
 
@@ -58,6 +59,8 @@ final class PeerTransport: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let snapshots: SnapshotDirectoryPaths
+    /// For `https://` peer URLs (nil: only `http://` ones work).
+    let tls: PeerTLS?
     private let delegateBox = Mutex<(any PeerTransportDelegate)?>(nil)
     private let links = Mutex<[UInt64: PeerLink]>([:])
     private let listeners = Mutex<[any Channel]>([])
@@ -68,10 +71,11 @@ final class PeerTransport: Sendable {
     static let maximumFrameBytes = 256 << 20
     static let snapshotChunkBytes = 1 << 20
 
-    init(localID: UInt64, clusterID: UInt64, snapshots: SnapshotDirectoryPaths, logger: Logger,
+    init(localID: UInt64, clusterID: UInt64, snapshots: SnapshotDirectoryPaths, tls: PeerTLS?, logger: Logger,
          isRemoved: @escaping @Sendable (UInt64) -> Bool,
          group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.localID = localID
+        self.tls = tls
         self.clusterID = clusterID
         self.group = group
         self.logger = logger
@@ -91,12 +95,22 @@ final class PeerTransport: Sendable {
         var bound: [String] = []
         for url in urls {
             let (host, port) = try Self.hostAndPort(url)
+            let serverTLS: NIOSSLContext?
+            if url.hasPrefix("https://") {
+                guard let tls else { throw ServerError(.invalidArgument, "etcdserver: \(url) needs peer TLS certificates") }
+                serverTLS = tls.server
+            } else {
+                serverTLS = nil
+            }
             let bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let serverTLS {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(PeerFrameDecoder(maximumBytes: Self.maximumFrameBytes)))
                         try channel.pipeline.syncOperations.addHandler(PeerServerHandler(transport: self))
@@ -201,7 +215,7 @@ final class PeerTransport: Sendable {
         }
         do {
             let (host, port) = try Self.hostAndPort(url)
-            Self.clientBootstrap(group: group.next(), handler: sender).connect(host: host, port: port).whenFailure { _ in
+            try Self.clientBootstrap(url: url, tls: tls, group: group.next(), handler: sender).connect(host: host, port: port).whenFailure { _ in
                 sender.connectFailed()
             }
         } catch {
@@ -220,10 +234,10 @@ final class PeerTransport: Sendable {
                  timeout: Duration = .seconds(5)) async throws(ServerError) -> [UInt8] {
         guard let urls = links.withLock({ $0[id]?.urls }) else { throw .memberNotFound }
         return try await Self.request(kind, body: body, urls: urls, hello: PeerHello(
-            stream: .request, clusterID: clusterID, from: localID, to: id), group: group, timeout: timeout)
+            stream: .request, clusterID: clusterID, from: localID, to: id), tls: tls, group: group, timeout: timeout)
     }
 
-    static func request(_ kind: PeerRequestKind, body: [UInt8], urls: [String], hello: PeerHello,
+    static func request(_ kind: PeerRequestKind, body: [UInt8], urls: [String], hello: PeerHello, tls: PeerTLS?,
                         group: any EventLoopGroup, timeout: Duration) async throws(ServerError) -> [UInt8] {
         var lastError = ServerError(.unavailable, "etcdserver: no peer URL to ask")
         for url in urls {
@@ -232,7 +246,14 @@ final class PeerTransport: Sendable {
             let caller = PeerRequestCaller(hello: hello, request: [kind.rawValue] + body, promise: promise)
             do {
                 let (host, port) = try hostAndPort(url)
-                let channel = try await clientBootstrap(group: loop, handler: caller).connect(host: host, port: port).get()
+                let channel: any Channel
+                do {
+                    channel = try await clientBootstrap(url: url, tls: tls, group: loop, handler: caller)
+                        .connect(host: host, port: port).get()
+                } catch {
+                    promise.fail(error)
+                    throw error
+                }
                 let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
                                                                + timeout.components.attoseconds / 1_000_000_000)) {
                     promise.fail(ServerError.timeout)
@@ -253,13 +274,24 @@ final class PeerTransport: Sendable {
 
     // MARK: Helpers
 
-    static func clientBootstrap(group: any EventLoopGroup, handler: some ChannelInboundHandler & Sendable) -> ClientBootstrap {
-        ClientBootstrap(group: group)
+    static func clientBootstrap(url: String, tls: PeerTLS?, group: any EventLoopGroup,
+                                handler: some ChannelInboundHandler & Sendable) throws(ServerError) -> ClientBootstrap {
+        let clientTLS: NIOSSLContext?
+        if url.hasPrefix("https://") {
+            guard let tls else { throw ServerError(.unavailable, "etcdserver: \(url) needs peer TLS certificates") }
+            clientTLS = tls.client
+        } else {
+            clientTLS = nil
+        }
+        return ClientBootstrap(group: group)
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let clientTLS {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: clientTLS, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(PeerFrameDecoder(maximumBytes: maximumFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -434,7 +466,8 @@ final class PeerLink: @unchecked Sendable {
         let handler = PeerLinkHandler(link: self)
         do {
             let (host, port) = try PeerTransport.hostAndPort(url)
-            PeerTransport.clientBootstrap(group: loop, handler: handler).connect(host: host, port: port)
+            try PeerTransport.clientBootstrap(url: url, tls: transport.tls, group: loop, handler: handler)
+                .connect(host: host, port: port)
                 .hop(to: loop).whenComplete { result in
                     switch result {
                     case .success(let channel): self.connected(channel)
@@ -799,6 +832,9 @@ final class PeerServerHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // TLS handshake failures (an untrusted peer) land here, among others.
+        transport.log("rafthttp: closing a peer connection from \(context.remoteAddress.map { "\($0)" } ?? "?"): \(error)",
+                      level: .warning)
         abandonSnapshot()
         context.close(promise: nil)
     }

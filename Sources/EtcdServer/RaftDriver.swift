@@ -101,7 +101,7 @@ package final class RaftDriver: @unchecked Sendable {
     private let logger: Logger
     private let metrics: ServerMetrics
     private let tickInterval: Duration
-    private let requestTimeout: Duration
+    let requestTimeout: Duration
     private let snapshotCount: UInt64
     private let maxRequestBytes: Int
     private var confState: ConfState

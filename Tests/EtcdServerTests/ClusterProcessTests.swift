@@ -109,6 +109,22 @@ import TestSupport
         #expect(missing.isEmpty, "\(missing.count) acknowledged writes lost, e.g. \(missing.prefix(5))")
     }
 
+    /// Stops `member`, wipes its data dir and starts a new member in its place (same name, ports
+    /// and `--initial-cluster`) with `arguments` that make it a stranger to the others.
+    static func replaceWithStranger(_ member: EtcdMember, in cluster: EtcdCluster, directory: TemporaryDirectory,
+                                    _ arguments: [String]) async throws -> ChildProcess {
+        await member.stop()
+        try FileManager.default.removeItem(atPath: member.dataDir)
+        return try ChildProcess(
+            name: "\(member.name)-stranger", executable: try builtExecutable("etcd"),
+            arguments: ["--name", member.name, "--data-dir", member.dataDir,
+                        "--listen-client-urls", "http://127.0.0.1:\(member.clientPort)",
+                        "--advertise-client-urls", "http://127.0.0.1:\(member.clientPort)",
+                        "--listen-peer-urls", member.peerURL, "--initial-advertise-peer-urls", member.peerURL,
+                        "--initial-cluster", cluster.initialCluster] + arguments,
+            logPath: directory.appending("\(member.name)-stranger.log"))
+    }
+
     static func log(of member: EtcdMember) -> String {
         (try? String(contentsOfFile: member.process.logPath, encoding: .utf8)) ?? ""
     }
@@ -310,17 +326,8 @@ print("members", sorted(m.name for m in b.members))
             defer { Task { await cluster.stop() } }
             // n3 again, but bootstrapped with another cluster token: another cluster id.
             let stray = cluster.members[2]
-            await stray.stop()
-            try FileManager.default.removeItem(atPath: stray.dataDir)
-            let process = try ChildProcess(
-                name: "n3-stray", executable: try builtExecutable("etcd"),
-                arguments: ["--name", "n3", "--data-dir", stray.dataDir,
-                            "--listen-client-urls", "http://127.0.0.1:\(stray.clientPort)",
-                            "--advertise-client-urls", "http://127.0.0.1:\(stray.clientPort)",
-                            "--listen-peer-urls", "http://127.0.0.1:\(stray.peerPort)",
-                            "--initial-advertise-peer-urls", "http://127.0.0.1:\(stray.peerPort)",
-                            "--initial-cluster", cluster.initialCluster, "--initial-cluster-token", "another-token"],
-                logPath: directory.appending("n3-stray.log"))
+            let process = try await Self.replaceWithStranger(stray, in: cluster, directory: directory,
+                                                             ["--initial-cluster-token", "another-token"])
             defer { Task { await process.stop() } }
             try await waitUntil("the stray member to be refused", timeout: .seconds(20)) {
                 let log = (try? String(contentsOfFile: process.logPath, encoding: .utf8)) ?? ""
@@ -330,7 +337,87 @@ print("members", sorted(m.name for m in b.members))
             let health = try HTTPProbe.get(port: stray.clientPort, path: "/health")
             #expect(health.body.contains("\"health\":\"false\""), "\(health)")
             // The real cluster still serves.
-            #expect(try Self.etcdctl(["--endpoints", cluster.members[0].clientEndpoint, "put", "still", "here"]).stdout == "OK\n")
+            let put = try Self.etcdctl(["--endpoints", cluster.members[0].clientEndpoint, "put", "still", "here"])
+            #expect(put.stdout == "OK\n", "\(put)\n\(Self.log(of: cluster.members[0]).suffix(3000))")
+        }
+    }
+
+    @Test func peersTalkOverTLSWithAutoTLSAndWithCertificates() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-tls") { directory in
+            let auto = try await EtcdCluster.start(in: directory, size: 3, executable: try builtExecutable("etcd"),
+                                                   extraArguments: ["--peer-auto-tls"], peerScheme: "https")
+            #expect(try Self.etcdctl(["--endpoints", auto.members[0].clientEndpoint, "put", "k", "over-tls"]).stdout == "OK\n")
+            let read = try Self.etcdctl(["--endpoints", auto.members[2].clientEndpoint, "get", "k", "--print-value-only"])
+            #expect(read.stdout == "over-tls\n", "\(read)")
+            let list = try Self.etcdctl(["--endpoints", auto.endpoints, "member", "list"])
+            #expect(list.stdout.components(separatedBy: ", https://127.0.0.1:").count == 4, "\(list)")
+            await auto.stop()
+        }
+        try await TemporaryDirectory.with(prefix: "cluster-ca") { directory in
+            // A CA, and one peer certificate it signed for 127.0.0.1, used by every member both ways.
+            let ca = directory.appending("ca"), peer = directory.appending("peer")
+            let commands: [[String]] = [
+                ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "2", "-subj", "/CN=test-ca"],
+                ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", peer + ".key", "-out", peer + ".csr", "-subj", "/CN=peer"],
+                ["x509", "-req", "-in", peer + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
+                 "-out", peer + ".crt", "-days", "2", "-extfile", directory.appending("ext")],
+            ]
+            try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+                .write(toFile: directory.appending("ext"), atomically: true, encoding: .utf8)
+            for command in commands {
+                let result = try runProcess("/usr/bin/openssl", command)
+                #expect(result.exitCode == 0, "openssl \(command): \(result.stderr)")
+            }
+            let cluster = try await EtcdCluster.start(
+                in: directory, size: 3, executable: try builtExecutable("etcd"),
+                extraArguments: ["--peer-cert-file", peer + ".crt", "--peer-key-file", peer + ".key",
+                                 "--peer-trusted-ca-file", ca + ".crt", "--peer-client-cert-auth"],
+                peerScheme: "https")
+            defer { Task { await cluster.stop() } }
+            #expect(try Self.etcdctl(["--endpoints", cluster.members[1].clientEndpoint, "put", "k", "signed"]).stdout == "OK\n")
+            // n3 again with a certificate the CA did not sign: the others refuse its connections.
+            let stray = cluster.members[2]
+            let process = try await Self.replaceWithStranger(stray, in: cluster, directory: directory,
+                                                             ["--peer-auto-tls", "--initial-cluster-token", "test-\(directory.path.hashValue)"])
+            defer { Task { await process.stop() } }
+            try await waitUntil("the untrusted member to be refused", timeout: .seconds(20)) {
+                Self.log(of: cluster.members[0]).contains("rafthttp: closing a peer connection from")
+            }
+            let health = try HTTPProbe.get(port: stray.clientPort, path: "/health")
+            #expect(health.body.contains("\"health\":\"false\""), "\(health)")
+        }
+    }
+
+    @Test func initialCorruptCheckRefusesAMemberWhoseDataDiffer() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-corrupt") { directory in
+            // Two clusters with the same names, ports and token (so the same member and cluster ids)
+            // and the same number of writes, but different values; then n3's data dir is swapped in.
+            let first = try await Self.startCluster(in: directory)
+            for index in 0..<10 { _ = try Self.etcdctl(["--endpoints", first.members[0].clientEndpoint, "put", "k\(index)", "first"]) }
+            try await Self.waitForConvergence(first.members)
+            await first.stop()
+            for member in first.members { try FileManager.default.moveItem(atPath: member.dataDir, toPath: member.dataDir + ".first") }
+
+            let second = first.members.map { try? $0.relaunched() }.compactMap { $0 }
+            for member in second { try await member.waitUntilHealthy() }
+            for index in 0..<10 { _ = try Self.etcdctl(["--endpoints", second[0].clientEndpoint, "put", "k\(index)", "second"]) }
+            try await Self.waitForConvergence(second)
+            for member in second { await member.stop() }
+            // n1 and n2 from the first cluster, n3 from the second; n3 starts once the others listen.
+            for member in first.members.prefix(2) {
+                try FileManager.default.removeItem(atPath: member.dataDir)
+                try FileManager.default.moveItem(atPath: member.dataDir + ".first", toPath: member.dataDir)
+            }
+            var checked = try first.members.prefix(2).map { try $0.relaunched(extraArguments: ["--experimental-initial-corrupt-check"]) }
+            try await Task.sleep(for: .seconds(1))
+            checked.append(try first.members[2].relaunched(extraArguments: ["--experimental-initial-corrupt-check"]))
+            try await waitUntil("n3 to refuse to serve", timeout: .seconds(30)) { !checked[2].process.isRunning }
+            for member in checked { await member.stop() }
+            let log = Self.log(of: checked[2])
+            #expect(log.contains("found data inconsistency with peers"), "\(log.suffix(1500))")
+            #expect(log.contains("'s hash"))
         }
     }
 }

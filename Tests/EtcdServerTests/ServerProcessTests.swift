@@ -144,21 +144,36 @@ import TestSupport
         }
     }
 
-    /// Until the peer transport exists, a multi-member or joining configuration is refused at
-    /// start-up with a plain reason instead of waiting for a quorum forever.
-    @Test func clusterConfigurationsAreRefusedPlainly() async throws {
+    /// Start-up configurations that cannot work end at once with the reason: joining a cluster no
+    /// peer of which answers, joining one that does not list this member, https peer URLs
+    /// without certificates.
+    @Test func impossibleClusterConfigurationsAreRefusedPlainly() async throws {
         try await TemporaryDirectory.with(prefix: "ours-cluster-refused") { directory in
             let etcd = try builtExecutable("etcd")
-            let ports = try FreePorts.allocate(4)
-            let cluster = "a=http://127.0.0.1:\(ports[0]),b=http://127.0.0.1:\(ports[1]),c=http://127.0.0.1:\(ports[2])"
-            let three = try runProcess("/usr/bin/timeout", [
-                "20", etcd, "--name", "a", "--data-dir", directory.appending("a.etcd"),
-                "--listen-client-urls", "http://127.0.0.1:\(ports[3])", "--advertise-client-urls", "http://127.0.0.1:\(ports[3])",
-                "--listen-peer-urls", "http://127.0.0.1:\(ports[0])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[0])",
-                "--initial-cluster", cluster,
-            ])
-            #expect(three.exitCode == 1)
-            #expect(three.stderr.contains("--initial-cluster with 3 members"), "\(three.stderr)")
+            let member = try await Self.startOurs(in: directory)
+            let ports = try FreePorts.allocate(3)
+            func join(_ initialCluster: String, name: String = "x", _ extra: [String] = []) throws -> ProcessResult {
+                try runProcess("/usr/bin/timeout", [
+                    "30", etcd, "--name", name, "--data-dir", directory.appending("\(name)-\(extra.count).etcd"),
+                    "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls", "http://127.0.0.1:\(ports[0])",
+                    "--listen-peer-urls", "http://127.0.0.1:\(ports[1])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])",
+                    "--initial-cluster", initialCluster, "--initial-cluster-state", "existing",
+                ] + extra)
+            }
+            let nobody = try join("x=http://127.0.0.1:\(ports[1]),y=http://127.0.0.1:\(ports[2])")
+            #expect(nobody.exitCode == 1)
+            #expect(nobody.stderr.contains("cannot fetch cluster info from peer urls"), "\(nobody.stderr)")
+            let notAdded = try join("default=http://127.0.0.1:\(member.peerPort),x=http://127.0.0.1:\(ports[1])")
+            #expect(notAdded.exitCode == 1)
+            #expect(notAdded.stderr.contains("no member of cluster"), "\(notAdded.stderr)")
+            #expect(notAdded.stderr.contains("etcdctl member add x --peer-urls=http://127.0.0.1:\(ports[1])"))
+            let https = "https://127.0.0.1:\(ports[1])"
+            let noCertificates = try join("x=\(https)", ["--listen-peer-urls", https, "--initial-advertise-peer-urls", https,
+                                                         "--initial-cluster-state", "new"])
+            #expect(noCertificates.exitCode == 1)
+            #expect(noCertificates.stderr.contains("TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url \(https) with HTTPS scheme"),
+                    "\(noCertificates.stderr)")
+            await member.stop()
         }
     }
 

@@ -10,20 +10,22 @@ public struct EtcdCluster: Sendable {
 
     /// The `--initial-cluster` value naming every member (for a member joining it).
     public var initialCluster: String {
-        members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
+        members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
     }
 
     /// Starts a cluster of `size` members named n1, n2, ... and waits until each is healthy.
+    /// `peerScheme` "https" needs TLS flags in `extraArguments` (e.g. `--peer-auto-tls`).
     public static func start(
         in directory: TemporaryDirectory,
         size: Int,
         executable: String = EtcdMember.referenceExecutable,
         extraArguments: [String] = [],
+        peerScheme: String = "http",
         timeout: Duration = .seconds(60)
     ) async throws -> EtcdCluster {
         try await start(
             in: directory, names: (1...size).map { "n\($0)" }, executable: executable,
-            extraArguments: extraArguments, timeout: timeout)
+            extraArguments: extraArguments, peerScheme: peerScheme, timeout: timeout)
     }
 
     /// Starts members with the given names. If a member dies while starting (a port chosen as free
@@ -33,6 +35,7 @@ public struct EtcdCluster: Sendable {
         names: [String],
         executable: String,
         extraArguments: [String],
+        peerScheme: String = "http",
         timeout: Duration
     ) async throws -> EtcdCluster {
         var attempt = 0
@@ -40,14 +43,14 @@ public struct EtcdCluster: Sendable {
             attempt += 1
             let ports = try FreePorts.allocate(2 * names.count)
             let initialCluster = names.indices
-                .map { "\(names[$0])=http://127.0.0.1:\(ports[2 * $0 + 1])" }
+                .map { "\(names[$0])=\(peerScheme)://127.0.0.1:\(ports[2 * $0 + 1])" }
                 .joined(separator: ",")
             var members: [EtcdMember] = []
             do {
                 for (index, name) in names.enumerated() {
                     members.append(try EtcdMember.launch(
                         name: name, clientPort: ports[2 * index], peerPort: ports[2 * index + 1],
-                        initialCluster: initialCluster, token: "test-\(directory.path.hashValue)",
+                        initialCluster: initialCluster, token: "test-\(directory.path.hashValue)", peerScheme: peerScheme,
                         executable: executable, extraArguments: extraArguments, directory: directory))
                 }
                 for member in members { try await member.waitUntilHealthy(timeout: timeout) }

@@ -16,6 +16,8 @@ public final class EtcdMember: Sendable {
     public let clientPort: Int
     /// The loopback port peers use.
     public let peerPort: Int
+    /// `<scheme>://127.0.0.1:<peerPort>`.
+    public var peerURL: String { arguments[arguments.firstIndex(of: "--listen-peer-urls")! + 1] }
     /// The member's data directory.
     public let dataDir: String
     /// The running process.
@@ -78,9 +80,9 @@ public final class EtcdMember: Sendable {
     /// Starts the process of one member, without waiting for it.
     static func launch(
         name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String, state: String = "new",
-        executable: String, extraArguments: [String], directory: TemporaryDirectory
+        peerScheme: String = "http", executable: String, extraArguments: [String], directory: TemporaryDirectory
     ) throws -> EtcdMember {
-        let peerURL = "http://127.0.0.1:\(peerPort)"
+        let peerURL = "\(peerScheme)://127.0.0.1:\(peerPort)"
         let clientURL = "http://127.0.0.1:\(clientPort)"
         let dataDir = directory.appending("\(name).etcd")
         let arguments = [
@@ -109,14 +111,8 @@ public final class EtcdMember: Sendable {
     /// Starts the member again with the same ports, data dir and flags (after it was stopped or
     /// killed) and waits until it is healthy; the returned value stands for the new process.
     public func restarted(timeout: Duration = .seconds(30)) async throws -> EtcdMember {
-        let restarts = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?
-            .filter { $0.hasPrefix("\(name)-") }.count ?? 0
-        let process = try ChildProcess(
-            name: name, executable: executable, arguments: arguments,
-            logPath: directory.appending("\(name)-\(restarts + 1).log"))
-        let member = EtcdMember(
-            name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
-            executable: executable, arguments: arguments, directory: directory)
+        let member = try relaunched()
+        let process = member.process
         do {
             try await member.waitUntilHealthy(timeout: timeout)
         } catch {
@@ -124,6 +120,19 @@ public final class EtcdMember: Sendable {
             throw error
         }
         return member
+    }
+
+    /// Starts the member again like `restarted`, with `extraArguments` added, without waiting
+    /// for it (a member of a cluster that is down becomes healthy only with its peers).
+    public func relaunched(extraArguments: [String] = []) throws -> EtcdMember {
+        let restarts = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?
+            .filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".log") }.count ?? 0
+        let process = try ChildProcess(
+            name: name, executable: executable, arguments: arguments + extraArguments,
+            logPath: directory.appending("\(name)-\(restarts + 1).log"))
+        return EtcdMember(
+            name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
+            executable: executable, arguments: arguments + extraArguments, directory: directory)
     }
 
     /// Stops the member (SIGTERM, then SIGKILL after `grace`).
