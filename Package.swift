@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EtcdCtlTests",
-            dependencies: ["EtcdCtl", "etcd", "TestSupport"]
+            dependencies: ["EtcdCtl", "etcd", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "EtcdServerTests",

@@ -24,10 +24,11 @@ enum ClusterTimings {
         throw TestSupportError.timedOut("a new leader after SIGKILL of the leader")
     }
 
-    /// Loads `keys` keys of `valueSize` bytes (transactions of 100 puts), adds a fourth member and
-    /// returns the seconds from its start until it has applied everything the leader had.
+    /// Loads `keys` keys of `valueSize` bytes (transactions of 100 puts), adds a member and
+    /// returns the seconds from its start until it has applied everything the leader had, and the
+    /// member (still running: the cluster's quorum now counts it).
     static func newMemberCatchUp(_ cluster: EtcdCluster, keys: Int, valueSize: Int, executable: String,
-                                 directory: TemporaryDirectory) async throws -> Double {
+                                 directory: TemporaryDirectory) async throws -> (seconds: Double, member: EtcdMember) {
         let endpoints = cluster.members.map(\.clientEndpoint)
         let clients = try (0..<8).map { _ in try EtcdClient(endpoints: endpoints) }
         let value = Data(repeating: UInt8(ascii: "v"), count: valueSize)
@@ -60,19 +61,27 @@ enum ClusterTimings {
             }
         }
         for client in clients { await client.close() }
+        // A member answers MemberAdd once it has applied it; the joining member may ask another.
+        for member in cluster.members {
+            let client = try EtcdClient(endpoints: [member.clientEndpoint])
+            while !((try? await client.memberList().members.contains { $0.peerUrls == [peerURL] }) ?? false) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await client.close()
+        }
         let started = ContinuousClock.now
         let member = try await EtcdMember.join(
             in: directory, name: "n4", clientPort: ports[0], peerPort: ports[1],
             initialCluster: cluster.initialCluster + ",n4=\(peerURL)", executable: executable, timeout: .seconds(600))
-        defer { Task { await member.stop() } }
         let client = try EtcdClient(endpoints: [member.clientEndpoint])
         defer { Task { await client.close() } }
         while ContinuousClock.now - started < .seconds(600) {
             if let status = try? await client.status(endpoint: 0), status.raftAppliedIndex >= target {
-                return seconds(ContinuousClock.now - started)
+                return (seconds(ContinuousClock.now - started), member)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+        await member.stop()
         throw TestSupportError.timedOut("the new member to catch up to index \(target)")
     }
 

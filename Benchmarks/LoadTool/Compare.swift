@@ -54,6 +54,10 @@ struct Compare: AsyncParsableCommand {
                      measure: rate(["--clients", "100", "--conns", "10", "--total", "\(n(10_000))"])),
             Workload(name: "put, 500 clients / 50 conns", unit: "req/s",
                      measure: rate(["--clients", "500", "--conns", "50", "--total", "\(n(20_000))"])),
+            Workload(name: "range linearizable, 1 client", unit: "req/s",
+                     measure: range(serializable: false, ["--clients", "1", "--conns", "1", "--total", "\(n(2000))"])),
+            Workload(name: "range serializable, 1 client", unit: "req/s",
+                     measure: range(serializable: true, ["--clients", "1", "--conns", "1", "--total", "\(n(2000))"])),
             Workload(name: "range linearizable, 100 clients", unit: "req/s",
                      measure: range(serializable: false, ["--clients", "100", "--conns", "10", "--total", "\(n(20_000))"])),
             Workload(name: "range serializable, 100 clients", unit: "req/s",
@@ -94,12 +98,16 @@ struct Compare: AsyncParsableCommand {
                 if label == "ours" { rss.ours = max(rss.ours, memory) } else { rss.reference = max(rss.reference, memory) }
                 if members > 1 {
                     var timings: [(String, Double)] = []
+                    var added: EtcdMember?
                     if catchUpKeys > 0 {
-                        timings.append((catchUpName, try await ClusterTimings.newMemberCatchUp(
-                            cluster, keys: catchUpKeys, valueSize: 256, executable: binary, directory: clusterDirectory)))
+                        let catchUp = try await ClusterTimings.newMemberCatchUp(
+                            cluster, keys: catchUpKeys, valueSize: 256, executable: binary, directory: clusterDirectory)
+                        timings.append((catchUpName, catchUp.seconds))
+                        added = catchUp.member
                     }
                     // Last: it kills a member.
                     timings.append((electionName, try await ClusterTimings.electionAfterLeaderKill(cluster)))
+                    await added?.stop()
                     for (name, value) in timings {
                         if label == "ours" { results[name, default: ([], [])].ours.append(value) }
                         else { results[name, default: ([], [])].reference.append(value) }

@@ -23,6 +23,9 @@ package final class EtcdServer: Sendable {
     /// asks its members who they are); nothing is served until `run()`.
     package init(configuration: ServerConfiguration, logger: Logger) async throws {
         let peerTLS = try Self.prepareTLS(configuration, logger: logger)
+        if configuration.experimentalCorruptCheckTime != .zero {
+            throw StartupError("--experimental-corrupt-check-time (the periodic check and its CORRUPT alarm) is not supported by this server yet; --experimental-initial-corrupt-check is")
+        }
         let metrics = ServerMetrics()
         let memberDirectory = configuration.dataDir + "/member"
         let walDirectory = configuration.walDir ?? memberDirectory + "/wal"
@@ -483,6 +486,12 @@ package final class EtcdServer: Sendable {
                 throw StartupError("TLS key/cert (--cert-file, --key-file) must be provided for client url \(url) with HTTPS scheme")
             }
             throw StartupError("client TLS (\(url)) is not supported by this server yet; use an http:// client URL")
+        }
+        // Checks this server does not make yet: refused rather than silently skipped.
+        for (flag, value) in [("--peer-cert-allowed-cn", configuration.peerCertAllowedCN),
+                              ("--peer-cert-allowed-hostname", configuration.peerCertAllowedHostname),
+                              ("--peer-crl-file", configuration.peerCRLFile)] where !value.isEmpty {
+            throw StartupError("\(flag) is not supported by this server yet")
         }
         var files: SelfSignedCertificate.Files?
         if !configuration.peerCertFile.isEmpty && !configuration.peerKeyFile.isEmpty {

@@ -262,8 +262,29 @@ struct Side {
     /// Set when the two sides are different servers: their Raft logs have different lengths (etcd
     /// writes entries of its own at start-up), so Raft indexes are replaced by placeholders.
     var ignoresRaftIndexes = false
+    /// Set for clusters: which member won which election (so the term) is chance.
+    var ignoresRaftTerms = false
     private var replacements: [(String, String)] = []
     private var lease = "0"
+
+    /// Commands go to `server`; every member of `cluster` gets placeholders for its id and ports
+    /// named after it (`<MEMBER-n1>`), so two clusters compare line by line.
+    init(etcdctl: String, server: EtcdMember, cluster: EtcdCluster) async throws {
+        try await self.init(etcdctl: etcdctl, server: server)
+        let list = try Self.execute(etcdctl, ["--endpoints", server.clientEndpoint, "member", "list", "-w", "simple"], stdin: nil)
+        var named: [(String, String)] = []
+        for line in list.stdout.split(separator: "\n") {
+            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count >= 3, let id = UInt64(fields[0], radix: 16) else { continue }
+            named += [(String(id), "<MEMBER-\(fields[2])>"), (fields[0], "<MEMBER-\(fields[2])>")]
+        }
+        for member in cluster.members {
+            named += [("127.0.0.1:\(member.clientPort)", "<CLIENT-\(member.name)>"),
+                      ("127.0.0.1:\(member.peerPort)", "<PEER-\(member.name)>")]
+        }
+        // The cluster id first; then longer ids before shorter ones that may be their substrings.
+        replacements = replacements.filter { $0.1 == "<CLUSTER>" } + named.sorted { $0.0.count > $1.0.count }
+    }
 
     init(etcdctl: String, server: EtcdMember) async throws {
         self.etcdctl = etcdctl
@@ -320,12 +341,17 @@ struct Side {
         if ignoresRaftIndexes {
             text = text.replacing(/"(raftIndex|raftAppliedIndex)":\d+/) { "\"\($0.1)\":<INDEX>" }
             text = text.replacing(/"(RaftIndex|RaftAppliedIndex)" : \d+/) { "\"\($0.1)\" : <INDEX>" }
+            let terms = ignoresRaftTerms
             text = text.replacing(/(true|false)(,| +\|) +(\d+)(,| +\|) +\d+(,| +\|) +\d+(,| +\|)/) {
-                "\($0.1)\($0.2) \($0.3)\($0.4) <INDEX>\($0.5) <INDEX>\($0.6)"
+                "\($0.1)\($0.2) \(terms ? "<TERM>" : String($0.3))\($0.4) <INDEX>\($0.5) <INDEX>\($0.6)"
             }
             // bbolt's page accounting against ours: both are sizes, neither is etcdctl's doing.
             text = text.replacing(/"dbSizeInUse":\d+/, with: "\"dbSizeInUse\":<SIZE>")
             text = text.replacing(/"DBSizeInUse" : \d+/, with: "\"DBSizeInUse\" : <SIZE>")
+        }
+        if ignoresRaftTerms {
+            text = text.replacing(/"(raft_term|raftTerm)":\d+/) { "\"\($0.1)\":<TERM>" }
+            text = text.replacing(/"RaftTerm" : \d+/, with: "\"RaftTerm\" : <TERM>")
         }
         // Table column widths follow the ids' lengths (hex without leading zeros), which differ.
         text = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in

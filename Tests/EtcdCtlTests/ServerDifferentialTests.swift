@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import TestSupport
@@ -22,6 +23,72 @@ import TestSupport
             // Before the directories go (a throw above leaves them to the exit-time clean-up).
             await referenceServer.stop()
             await oursServer.stop()
+        }
+    }
+}
+
+/// The same table against three-member clusters, sent to a follower (n2) while n1 leads on both
+/// sides: writes and linearizable reads cross the peer transport, and `member list`, `endpoint
+/// status --cluster` and the rest must match member for member.
+@Suite(.serialized) struct ClusterDifferentialTests {
+    @Test func referenceEtcdctlGetsTheSameAnswersFromAFollowerOfOurCluster() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-diff") { directory in
+            let oursDirectory = try TemporaryDirectory(prefix: "cluster-diff-ours")
+            defer { oursDirectory.remove() }
+            let referenceCluster = try await EtcdCluster.start(in: directory, size: 3, token: Self.tokenOrderingMembersByName)
+            let oursCluster = try await EtcdCluster.start(in: oursDirectory, size: 3, executable: try builtExecutable("etcd"),
+                                                          token: Self.tokenOrderingMembersByName)
+            for cluster in [referenceCluster, oursCluster] { try await Self.moveLeadership(of: cluster, to: 0) }
+            var reference = try await Side(etcdctl: "/usr/bin/etcdctl", server: referenceCluster.members[1],
+                                           cluster: referenceCluster)
+            var ours = try await Side(etcdctl: "/usr/bin/etcdctl", server: oursCluster.members[1], cluster: oursCluster)
+            for side in [\Side.ignoresRaftIndexes, \Side.ignoresRaftTerms] {
+                reference[keyPath: side] = true
+                ours[keyPath: side] = true
+            }
+
+            let mismatches = try EtcdctlCase.mismatches(reference: &reference, ours: &ours)
+            #expect(mismatches.isEmpty, "\(mismatches.count) of \(EtcdctlCase.table.count) command lines differ:\n\(mismatches.joined(separator: "\n\n"))")
+            await referenceCluster.stop()
+            await oursCluster.stop()
+        }
+    }
+
+    /// etcd lists members by id, and ids hash the peer URLs with the token: a token under which
+    /// n1 < n2 < n3 makes both clusters list their members in the same order.
+    static let tokenOrderingMembersByName: @Sendable ([String]) -> String = { peerURLs in
+        for attempt in 0... {
+            let token = "differential-\(attempt)"
+            let ids = peerURLs.map { url in
+                Insecure.SHA1.hash(data: Array((url + token).utf8)).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+            if ids == ids.sorted() { return token }
+        }
+        fatalError("unreachable")
+    }
+
+    static func moveLeadership(of cluster: EtcdCluster, to index: Int) async throws {
+        let target = cluster.members[index]
+        func status() throws -> [(endpoint: String, id: UInt64, leader: UInt64)] {
+            let raw = try Side.execute("/usr/bin/etcdctl", ["--endpoints", cluster.endpoints, "endpoint", "status", "-w", "json"], stdin: nil)
+            let entries = try JSONSerialization.jsonObject(with: Data(raw.stdout.utf8)) as? [[String: Any]] ?? []
+            return entries.compactMap { entry in
+                guard let endpoint = entry["Endpoint"] as? String, let status = entry["Status"] as? [String: Any],
+                      let header = status["header"] as? [String: Any],
+                      let id = (header["member_id"] as? NSNumber)?.uint64Value,
+                      let leader = (status["leader"] as? NSNumber)?.uint64Value else { return nil }
+                return (endpoint, id, leader)
+            }
+        }
+        try await waitUntil("\(target.name) to lead", timeout: .seconds(30), interval: .milliseconds(300)) {
+            let members = try status()
+            guard members.count == cluster.members.count, let targetID = members.first(where: { $0.endpoint == target.clientEndpoint })?.id
+            else { return false }
+            if members.allSatisfy({ $0.leader == targetID }) { return true }
+            if let leader = members.first(where: { $0.id == $0.leader }) {
+                _ = try Side.execute("/usr/bin/etcdctl", ["--endpoints", leader.endpoint, "move-leader", String(targetID, radix: 16)], stdin: nil)
+            }
+            return false
         }
     }
 }

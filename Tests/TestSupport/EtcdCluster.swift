@@ -21,11 +21,12 @@ public struct EtcdCluster: Sendable {
         executable: String = EtcdMember.referenceExecutable,
         extraArguments: [String] = [],
         peerScheme: String = "http",
+        token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
         timeout: Duration = .seconds(60)
     ) async throws -> EtcdCluster {
         try await start(
             in: directory, names: (1...size).map { "n\($0)" }, executable: executable,
-            extraArguments: extraArguments, peerScheme: peerScheme, timeout: timeout)
+            extraArguments: extraArguments, peerScheme: peerScheme, token: token, timeout: timeout)
     }
 
     /// Starts members with the given names. If a member dies while starting (a port chosen as free
@@ -36,6 +37,7 @@ public struct EtcdCluster: Sendable {
         executable: String,
         extraArguments: [String],
         peerScheme: String = "http",
+        token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
         timeout: Duration
     ) async throws -> EtcdCluster {
         var attempt = 0
@@ -45,12 +47,14 @@ public struct EtcdCluster: Sendable {
             let initialCluster = names.indices
                 .map { "\(names[$0])=\(peerScheme)://127.0.0.1:\(ports[2 * $0 + 1])" }
                 .joined(separator: ",")
+            let peerURLs = names.indices.map { "\(peerScheme)://127.0.0.1:\(ports[2 * $0 + 1])" }
+            let clusterToken = token?(peerURLs) ?? "test-\(directory.path.hashValue)"
             var members: [EtcdMember] = []
             do {
                 for (index, name) in names.enumerated() {
                     members.append(try EtcdMember.launch(
                         name: name, clientPort: ports[2 * index], peerPort: ports[2 * index + 1],
-                        initialCluster: initialCluster, token: "test-\(directory.path.hashValue)", peerScheme: peerScheme,
+                        initialCluster: initialCluster, token: clusterToken, peerScheme: peerScheme,
                         executable: executable, extraArguments: extraArguments, directory: directory))
                 }
                 for member in members { try await member.waitUntilHealthy(timeout: timeout) }
