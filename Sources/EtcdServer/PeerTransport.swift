@@ -58,7 +58,8 @@ final class PeerTransport: Sendable {
     let clusterID: UInt64
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let snapshots: SnapshotDirectoryPaths
+    /// Where a snapshot being received is written, given a random tag.
+    private let receivingPath: @Sendable (UInt64) -> String
     /// For `https://` peer URLs (nil: only `http://` ones work).
     let tls: PeerTLS?
     private let delegateBox = Mutex<(any PeerTransportDelegate)?>(nil)
@@ -71,15 +72,15 @@ final class PeerTransport: Sendable {
     static let maximumFrameBytes = 256 << 20
     static let snapshotChunkBytes = 1 << 20
 
-    init(localID: UInt64, clusterID: UInt64, snapshots: SnapshotDirectoryPaths, tls: PeerTLS?, logger: Logger,
-         isRemoved: @escaping @Sendable (UInt64) -> Bool,
+    init(localID: UInt64, clusterID: UInt64, receivingPath: @escaping @Sendable (UInt64) -> String, tls: PeerTLS?,
+         logger: Logger, isRemoved: @escaping @Sendable (UInt64) -> Bool,
          group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.localID = localID
         self.tls = tls
         self.clusterID = clusterID
         self.group = group
         self.logger = logger
-        self.snapshots = snapshots
+        self.receivingPath = receivingPath
         self.isRemoved = isRemoved
     }
 
@@ -89,10 +90,8 @@ final class PeerTransport: Sendable {
 
     // MARK: Listening
 
-    /// Binds every peer URL. - Returns: the addresses bound ("host:port").
-    @discardableResult
-    func listen(on urls: [String]) async throws -> [String] {
-        var bound: [String] = []
+    /// Binds every peer URL.
+    func listen(on urls: [String]) async throws {
         for url in urls {
             let (host, port) = try Self.hostAndPort(url)
             let serverTLS: NIOSSLContext?
@@ -118,12 +117,8 @@ final class PeerTransport: Sendable {
                 }
             let channel = try await bootstrap.bind(host: host == "" ? "0.0.0.0" : host, port: port).get()
             listeners.withLock { $0.append(channel) }
-            if let address = channel.localAddress, let ip = address.ipAddress, let boundPort = address.port {
-                bound.append("\(ip):\(boundPort)")
-            }
             logger.info("embed: listening for peers on \(url)")
         }
-        return bound
     }
 
     /// Closes listeners and every connection.
@@ -223,8 +218,8 @@ final class PeerTransport: Sendable {
         }
     }
 
-    /// Writes a received snapshot file; the path is handed on when the stream ends.
-    func receivingPath() -> String { snapshots.receiving(UInt64.random(in: 1...UInt64.max)) }
+    /// A new file for a snapshot being received; the path is handed on when the stream ends.
+    fileprivate func newReceivingPath() -> String { receivingPath(UInt64.random(in: 1...UInt64.max)) }
 
     // MARK: Requests
 
@@ -241,35 +236,46 @@ final class PeerTransport: Sendable {
                         group: any EventLoopGroup, timeout: Duration) async throws(ServerError) -> [UInt8] {
         var lastError = ServerError(.unavailable, "etcdserver: no peer URL to ask")
         for url in urls {
-            let loop = group.next()
-            let promise = loop.makePromise(of: PeerFrame.self)
-            let caller = PeerRequestCaller(hello: hello, request: [kind.rawValue] + body, promise: promise)
+            let frame: PeerFrame
             do {
-                let (host, port) = try hostAndPort(url)
-                let channel: any Channel
-                do {
-                    channel = try await clientBootstrap(url: url, tls: tls, group: loop, handler: caller)
-                        .connect(host: host, port: port).get()
-                } catch {
-                    promise.fail(error)
-                    throw error
-                }
-                let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-                                                               + timeout.components.attoseconds / 1_000_000_000)) {
-                    promise.fail(ServerError.timeout)
-                    channel.close(promise: nil)
-                }
-                let frame = try await promise.futureResult.get()
-                timer.cancel()
-                channel.close(promise: nil)
-                return try PeerResponse.decode(frame)
+                frame = try await exchange(kind, body: body, url: url, hello: hello, tls: tls, loop: group.next(),
+                                           timeout: timeout)
             } catch let error as ServerError {
                 lastError = error
+                continue
             } catch {
                 lastError = ServerError(.unavailable, "etcdserver: peer \(url) unreachable: \(error)")
+                continue
             }
+            // The member answered: its answer (or error) stands; its other URLs would say the same.
+            return try PeerResponse.decode(frame)
         }
         throw lastError
+    }
+
+    /// One request on a connection of its own to `url`; the answer frame, or a connection error.
+    private static func exchange(_ kind: PeerRequestKind, body: [UInt8], url: String, hello: PeerHello, tls: PeerTLS?,
+                                 loop: any EventLoop, timeout: Duration) async throws -> PeerFrame {
+        let (host, port) = try hostAndPort(url)
+        let promise = loop.makePromise(of: PeerFrame.self)
+        let caller = PeerRequestCaller(hello: hello, request: [kind.rawValue] + body, promise: promise)
+        let channel: any Channel
+        do {
+            channel = try await clientBootstrap(url: url, tls: tls, group: loop, handler: caller)
+                .connect(host: host, port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                       + timeout.components.attoseconds / 1_000_000_000)) {
+            promise.fail(ServerError.timeout)
+        }
+        defer {
+            timer.cancel()
+            channel.close(promise: nil)
+        }
+        return try await promise.futureResult.get()
     }
 
     // MARK: Helpers
@@ -326,11 +332,6 @@ final class PeerTransport: Sendable {
         }
         return nil
     }
-}
-
-/// Paths the transport writes received snapshots to (the snapshot directory's naming).
-struct SnapshotDirectoryPaths: Sendable {
-    var receiving: @Sendable (UInt64) -> String
 }
 
 // MARK: - Frames
@@ -777,7 +778,7 @@ final class PeerServerHandler: ChannelInboundHandler, @unchecked Sendable {
             var reader = WireReader(frame.payload)
             let decoded = try RaftMessageCodec.decode(from: &reader)
             guard decoded.type == .snapshot, decoded.snapshot != nil else { throw PeerWireError.malformed("not a snapshot message") }
-            let path = transport.receivingPath()
+            let path = transport.newReceivingPath()
             let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { throw ServerError(.internalError, "cannot create \(path)") }
             state = .snapshot(message: decoded, path: path, descriptor: descriptor)
