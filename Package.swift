@@ -56,7 +56,7 @@ let package = Package(
         // etcdctl 3.4's v3 command line over EtcdClient.
         .executableTarget(
             name: "EtcdCtl",
-            dependencies: ["EtcdClient", "EtcdProto", "SnapshotFile"]
+            dependencies: ["EtcdClient", "EtcdProto", "EtcdServer", "SnapshotFile"]
         ),
         // etcd's benchmark workloads against any endpoint, and the side-by-side comparison.
         .executableTarget(

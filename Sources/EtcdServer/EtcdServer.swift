@@ -60,7 +60,7 @@ package final class EtcdServer: Sendable {
         self.shutdown = shutdown
         let transport = PeerTransport(
             localID: identity.memberID, clusterID: identity.clusterID,
-            snapshots: SnapshotDirectoryPaths(receiving: { snapshots.receivingPath(tag: $0) }), tls: peerTLS, logger: logger,
+            receivingPath: { snapshots.receivingPath(tag: $0) }, tls: peerTLS, logger: logger,
             isRemoved: { members.isRemoved($0) })
         let driver = RaftDriver(
             recovered: recovered, snapshots: snapshots, identity: identity, members: members, seeds: seeds,
@@ -320,30 +320,14 @@ package final class EtcdServer: Sendable {
     private static func bootstrap(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
                                   alarms: AlarmList, members: ClusterMembers, electionTicks: Int,
                                   logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
-        let peers = configuration.initialCluster.filter { $0.name == configuration.name }.map(\.url)
-        guard !peers.isEmpty else {
-            throw StartupError("couldn't find local name \"\(configuration.name)\" in the initial cluster configuration")
-        }
-        // etcd compares the two lists after resolving host names; loopback names are all we resolve.
-        func resolved(_ url: String) -> String { url.replacingOccurrences(of: "//localhost:", with: "//127.0.0.1:") }
-        let advertised = Set(configuration.initialAdvertisePeerURLs.map(resolved))
-        let missing = peers.filter { !advertised.contains(resolved($0)) }
-        if !missing.isEmpty || advertised != Set(peers.map(resolved)) {
-            let listed = missing.isEmpty ? peers : missing
-            throw StartupError("--initial-cluster has \(listed.map { "\(configuration.name)=\($0)" }.joined(separator: ",")) but missing from --initial-advertise-peer-urls=\(configuration.initialAdvertisePeerURLs.sorted().joined(separator: ",")) (the URL lists differ)")
-        }
-        let peerURLs = peers
-        let memberID = MemberIDs.member(peerURLs: peerURLs, token: configuration.initialClusterToken)
-        let initialMembers = Dictionary(grouping: configuration.initialCluster, by: \.name).map { name, entries in
-            let urls = entries.map(\.url)
-            return ClusterMember(id: MemberIDs.member(peerURLs: urls, token: configuration.initialClusterToken),
-                                 name: name, peerURLs: urls, clientURLs: [], isLearner: false)
-        }.sorted { $0.id < $1.id }
+        let membership = try InitialMembership(
+            name: configuration.name, initialCluster: configuration.initialCluster,
+            advertisedPeerURLs: configuration.initialAdvertisePeerURLs, token: configuration.initialClusterToken)
+        let peerURLs = membership.local.peerURLs
+        let memberID = membership.local.id
+        let initialMembers = membership.members
         let voters = initialMembers.map(\.id)
-        if Set(voters).count != voters.count {
-            throw StartupError("--initial-cluster has two members with the same peer URLs")
-        }
-        let clusterID = MemberIDs.cluster(memberIDs: voters)
+        let clusterID = membership.clusterID
         let identity = MemberIdentity(memberID: memberID, clusterID: clusterID, name: configuration.name,
                                       peerURLs: peerURLs, clientURLs: configuration.advertiseClientURLs)
         let metadata = WALMetadata(memberID: memberID, clusterID: clusterID, name: configuration.name,

@@ -193,6 +193,8 @@ struct EtcdctlCase {
         add("defrag")
         add("snapshot save")
         add("snapshot save /nonexistent/directory/snapshot.db")
+        add("snapshot restore")
+        add("snapshot restore /nonexistent/directory/snapshot.db --data-dir /nonexistent/directory/restored")
         add("move-leader")
         add("move-leader zz")
         add("version")
