@@ -8,8 +8,8 @@ import Synchronization
 /// A client of etcd's v3 API: key-value, watch, lease, cluster and maintenance calls over gRPC.
 ///
 /// The client keeps one HTTP/2 connection per endpoint and sends each call to the endpoint it
-/// currently prefers. When that endpoint is unreachable (gRPC `unavailable`) it is set aside and the
-/// next one is preferred; calls that are safe to repeat (reads, status, member list) are retried on
+/// currently prefers. When that endpoint is unreachable (gRPC `unavailable`) or lets a call's
+/// deadline pass, it is set aside and the next one is preferred; calls that are safe to repeat (reads, status, member list) are retried on
 /// the next endpoint within the call's deadline, while writes are never repeated, because the first
 /// attempt may have been applied. Watches and lease keep-alives resume on another endpoint by
 /// themselves (see ``watch(_:options:)`` and ``keepAlive(leaseID:)``).
@@ -124,7 +124,10 @@ public final class EtcdClient: Sendable {
                 return try await call(client, options)
             } catch let error as RPCError {
                 let unreachable = error.code == .unavailable
-                if unreachable { endpointFailed(index) }
+                // A member that does not answer within the whole deadline (paused, partitioned,
+                // wedged) is set aside too, so the next call goes elsewhere; the call itself is not
+                // repeated: its time is up.
+                if unreachable || error.code == .deadlineExceeded { endpointFailed(index) }
                 attempts += 1
                 let timeLeft = deadline - ContinuousClock.now
                 if unreachable && idempotent && timeLeft > .milliseconds(50) {

@@ -13,9 +13,9 @@ import TestSupport
                                     extraArguments: arguments)
     }
 
-    static func client(_ endpoints: [String]) throws -> EtcdClient {
+    static func client(_ endpoints: [String], timeout: Duration = .seconds(10)) throws -> EtcdClient {
         var configuration = EtcdClient.Configuration()
-        configuration.requestTimeout = .seconds(10)
+        configuration.requestTimeout = timeout
         return try EtcdClient(endpoints: endpoints, configuration: configuration)
     }
 
@@ -217,6 +217,39 @@ print("members", sorted(m.name for m in b.members))
         await client.close()
         try await Self.waitForConvergence(cluster.members)
         try await Self.expectAllPresent(writers.acknowledged, prefix: "load", on: cluster.members[oldLeader])
+    }
+
+    @Test func pausedMembersAreReplacedAndCatchUpWhenResumed() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-pause") { directory in
+            let cluster = try await Self.startCluster(in: directory)
+            defer { Task { await cluster.stop() } }
+            // A request stuck on a paused member gives up soon and goes to another.
+            let client = try Self.client(cluster.members.map(\.clientEndpoint), timeout: .seconds(2))
+            let writers = Writers()
+            writers.start(client, count: 4, prefix: "paused")
+            try await writers.waitForProgress(50, "before the pauses")
+            // A follower paused (SIGSTOP) for three election timeouts: the others go on without it.
+            let leader = try await Self.leader(of: cluster.members)
+            let follower = cluster.members[(leader + 1) % 3]
+            follower.process.send(SIGSTOP)
+            try await writers.waitForProgress(200, "with a follower paused")
+            try await Task.sleep(for: .seconds(3))
+            follower.process.send(SIGCONT)
+            // The leader paused as long: the others elect a new one; resumed, it follows.
+            let paused = cluster.members[leader]
+            paused.process.send(SIGSTOP)
+            let others = cluster.members.filter { $0.name != paused.name }
+            let newLeader = try await Self.leader(of: others)
+            #expect(others[newLeader].name != paused.name)
+            try await writers.waitForProgress(100, "with the old leader paused")
+            paused.process.send(SIGCONT)
+            try await writers.waitForProgress(100, "with every member back")
+            await writers.stop()
+            await client.close()
+            try await Self.waitForConvergence(cluster.members)
+            #expect(try await Self.leader(of: cluster.members) != leader)
+            try await Self.expectAllPresent(writers.acknowledged, prefix: "paused", on: follower)
+        }
     }
 
     @Test func memberBehindTheLeadersLogCatchesUpBySnapshot() async throws {
