@@ -76,6 +76,7 @@ struct EtcdCtl {
             .init(name: "data-dir", kind: .value, defaultValue: ""),
         ], run: ClusterCommands.defrag),
         Command(path: ["move-leader"], run: ClusterCommands.moveLeader),
+        Command(path: ["make-mirror"], flags: MirrorCommand.flags, run: MirrorCommand.run),
         Command(path: ["snapshot", "save"], run: SnapshotCommands.save),
         Command(path: ["snapshot", "status"], run: SnapshotCommands.status),
         Command(path: ["snapshot", "restore"], flags: SnapshotCommands.restoreFlags, run: SnapshotCommands.restore),

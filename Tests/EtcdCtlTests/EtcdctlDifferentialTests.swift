@@ -197,6 +197,8 @@ struct EtcdctlCase {
         add("snapshot restore /nonexistent/directory/snapshot.db --data-dir /nonexistent/directory/restored")
         add("move-leader")
         add("move-leader zz")
+        add("make-mirror")
+        add("make-mirror a b")
         add("version")
         add("--endpoints=127.0.0.1:1 --command-timeout=1s get foo")
         add("--endpoints=127.0.0.1:1 --command-timeout=1s put foo bar")
