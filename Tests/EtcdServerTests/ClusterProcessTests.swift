@@ -125,6 +125,16 @@ import TestSupport
             logPath: directory.appending("\(member.name)-stranger.log"))
     }
 
+    /// The body of `/health` on `member`'s client port, once it answers at all.
+    static func health(of member: EtcdMember) async throws -> String {
+        var body = ""
+        try await waitUntil("\(member.name)'s client port to answer /health") {
+            body = try HTTPProbe.get(port: member.clientPort, path: "/health").body
+            return true
+        }
+        return body
+    }
+
     static func log(of member: EtcdMember) -> String {
         (try? String(contentsOfFile: member.process.logPath, encoding: .utf8)) ?? ""
     }
@@ -392,8 +402,7 @@ print("members", sorted(m.name for m in b.members))
                 return log.contains("refused the stream: request cluster ID mismatch")
             }
             #expect(Self.log(of: cluster.members[0]).contains("request cluster ID mismatch"))
-            let health = try HTTPProbe.get(port: stray.clientPort, path: "/health")
-            #expect(health.body.contains("\"health\":\"false\""), "\(health)")
+            #expect(try await Self.health(of: stray).contains("\"health\":\"false\""))
             // The real cluster still serves.
             let put = try Self.etcdctl(["--endpoints", cluster.members[0].clientEndpoint, "put", "still", "here"])
             #expect(put.stdout == "OK\n", "\(put)\n\(Self.log(of: cluster.members[0]).suffix(3000))")
@@ -441,10 +450,9 @@ print("members", sorted(m.name for m in b.members))
                                                              ["--peer-auto-tls", "--initial-cluster-token", "test-\(directory.path.hashValue)"])
             defer { Task { await process.stop() } }
             try await waitUntil("the untrusted member to be refused", timeout: .seconds(20)) {
-                Self.log(of: cluster.members[0]).contains("rafthttp: closing a peer connection from")
+                Self.log(of: cluster.members[0]).contains("handshakeFailed")
             }
-            let health = try HTTPProbe.get(port: stray.clientPort, path: "/health")
-            #expect(health.body.contains("\"health\":\"false\""), "\(health)")
+            #expect(try await Self.health(of: stray).contains("\"health\":\"false\""))
         }
     }
 
