@@ -122,13 +122,13 @@ struct Compare: AsyncParsableCommand {
         print("| load (\(members) member\(members > 1 ? "s" : ""), median of \(rounds)) | ours | etcd 3.4 | ratio |")
         print("|---|---|---|---|")
         let timings = members > 1 ? (catchUpKeys > 0 ? [catchUpName, electionName] : [electionName]) : []
-        for workload in suite + timings.map({ Workload(name: $0, unit: "s", measure: { _ in 0 }) }) {
-            guard let figures = results[workload.name] else { continue }
+        for (name, unit) in suite.map({ ($0.name, $0.unit) }) + timings.map({ ($0, "s") }) {
+            guard let figures = results[name] else { continue }
             let oursMedian = median(figures.ours), referenceMedian = median(figures.reference)
             // Always ours ÷ etcd: above 1 is better for rates, below 1 is better for latencies.
             let ratio = oursMedian / referenceMedian
-            print(String(format: workload.unit == "s" ? "| %@ | %.2f %@ | %.2f %@ | %.2f× |" : "| %@ | %.1f %@ | %.1f %@ | %.2f× |",
-                         workload.name, oursMedian, workload.unit, referenceMedian, workload.unit, ratio))
+            print(String(format: unit == "s" ? "| %@ | %.2f %@ | %.2f %@ | %.2f× |" : "| %@ | %.1f %@ | %.1f %@ | %.2f× |",
+                         name, oursMedian, unit, referenceMedian, unit, ratio))
         }
         print(String(format: "| peak server RSS after the suite | %.1f MiB | %.1f MiB | %.2f× |",
                      Double(rss.ours) / 1024, Double(rss.reference) / 1024, Double(rss.ours) / Double(max(rss.reference, 1))))

@@ -331,7 +331,7 @@ package final class EtcdServer: Sendable {
         let identity = MemberIdentity(memberID: memberID, clusterID: clusterID, name: configuration.name,
                                       peerURLs: peerURLs, clientURLs: configuration.advertiseClientURLs)
         let metadata = WALMetadata(memberID: memberID, clusterID: clusterID, name: configuration.name,
-                                   peerURLs: peerURLs, voters: voters.isEmpty ? [memberID] : voters)
+                                   peerURLs: peerURLs, voters: voters)
         let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)))
         let confState = ConfState(voters: metadata.voters)
         let storage = MemoryStorage(confState: confState)
@@ -427,9 +427,8 @@ package final class EtcdServer: Sendable {
     private static func join(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
                              alarms: AlarmList, members: ClusterMembers, peerTLS: PeerTLS?, electionTicks: Int,
                              logger: Logger) async throws -> (RaftDriver.Recovered, MemberIdentity, [ClusterMember]) {
-        func resolved(_ url: String) -> String { url.replacingOccurrences(of: "//localhost:", with: "//127.0.0.1:") }
-        let ownURLs = Set(configuration.initialAdvertisePeerURLs.map(resolved))
-        let peerURLs = configuration.initialCluster.map(\.url).filter { !ownURLs.contains(resolved($0)) }
+        let ownURLs = Set(configuration.initialAdvertisePeerURLs.map(InitialMembership.comparable))
+        let peerURLs = configuration.initialCluster.map(\.url).filter { !ownURLs.contains(InitialMembership.comparable($0)) }
         guard !peerURLs.isEmpty else {
             throw StartupError("--initial-cluster-state existing needs the other members' peer URLs in --initial-cluster")
         }
@@ -443,7 +442,7 @@ package final class EtcdServer: Sendable {
             throw StartupError("cannot fetch cluster info from peer urls: \(error)")
         }
         let existing = answer.members.map(ClusterMember.init)
-        guard let local = existing.first(where: { Set($0.peerURLs.map(resolved)) == ownURLs }) else {
+        guard let local = existing.first(where: { Set($0.peerURLs.map(InitialMembership.comparable)) == ownURLs }) else {
             throw StartupError("error validating peerURLs \(configuration.initialAdvertisePeerURLs): no member of cluster \(hex(answer.header.clusterID)) has them; add this member first (etcdctl member add \(configuration.name) --peer-urls=\(configuration.initialAdvertisePeerURLs.joined(separator: ",")))")
         }
         let identity = MemberIdentity(memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name,

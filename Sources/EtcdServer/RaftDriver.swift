@@ -466,8 +466,13 @@ package final class RaftDriver: @unchecked Sendable {
             // A leader's appends, heartbeats and snapshots may leave while it writes its own copy
             // (Raft counts its own copy only after advance); every other message promises state
             // that must be durable first.
-            let early = ready.messages.filter { $0.type == .append || $0.type == .heartbeat || $0.type == .snapshot }
-            let late = ready.messages.filter { !($0.type == .append || $0.type == .heartbeat || $0.type == .snapshot) }
+            var early: [Message] = [], late: [Message] = []
+            for message in ready.messages {
+                switch message.type {
+                case .append, .heartbeat, .snapshot: early.append(message)
+                default: late.append(message)
+                }
+            }
             send(early)
             if let snapshot = ready.snapshot { try install(snapshot) }
             if !ready.entries.isEmpty || ready.hardState != nil {

@@ -17,11 +17,9 @@ struct InitialMembership {
         guard !peers.isEmpty else {
             throw StartupError("couldn't find local name \"\(name)\" in the initial cluster configuration")
         }
-        // etcd compares the two lists after resolving host names; loopback names are all we resolve.
-        func resolved(_ url: String) -> String { url.replacingOccurrences(of: "//localhost:", with: "//127.0.0.1:") }
-        let advertised = Set(advertisedPeerURLs.map(resolved))
-        let missing = peers.filter { !advertised.contains(resolved($0)) }
-        if !missing.isEmpty || advertised != Set(peers.map(resolved)) {
+        let advertised = Set(advertisedPeerURLs.map(Self.comparable))
+        let missing = peers.filter { !advertised.contains(Self.comparable($0)) }
+        if !missing.isEmpty || advertised != Set(peers.map(Self.comparable)) {
             let listed = missing.isEmpty ? peers : missing
             throw StartupError("--initial-cluster has \(listed.map { "\(name)=\($0)" }.joined(separator: ",")) but missing from --initial-advertise-peer-urls=\(advertisedPeerURLs.sorted().joined(separator: ",")) (the URL lists differ)")
         }
@@ -35,6 +33,11 @@ struct InitialMembership {
         }
         local = members.first { $0.name == name }!
         clusterID = MemberIDs.cluster(memberIDs: members.map(\.id))
+    }
+
+    /// A peer URL as etcd compares them, after resolving host names; loopback names are all we resolve.
+    static func comparable(_ url: String) -> String {
+        url.replacingOccurrences(of: "//localhost:", with: "//127.0.0.1:")
     }
 }
 
