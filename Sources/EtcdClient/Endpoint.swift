@@ -5,22 +5,42 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     /// The TCP port.
     public var port: Int
-    /// Whether the endpoint was given as `https://`.
-    public var usesTLS: Bool
+    /// The scheme the endpoint was given with; nil for a bare `host:port`.
+    public var scheme: Scheme?
+
+    /// How an endpoint says whether to use TLS.
+    public enum Scheme: String, Hashable, Sendable {
+        /// `http://`: plaintext, even when the client has a TLS configuration.
+        case http
+        /// `https://`: TLS, with the client's TLS configuration or the system's trust roots.
+        case https
+    }
+
+    /// Whether calls to this endpoint use TLS when the client has a TLS configuration or not
+    /// (`hasTLSConfiguration`), as etcd's clientv3 decides: `https://` always, `http://` never, a
+    /// bare `host:port` when TLS is configured.
+    public func usesTLS(hasTLSConfiguration: Bool) -> Bool {
+        switch scheme {
+        case .https: true
+        case .http: false
+        case nil: hasTLSConfiguration
+        }
+    }
 
     public var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "\(usesTLS ? "https" : "http")://\(shownHost):\(port)"
+        return (scheme.map { "\($0.rawValue)://" } ?? "") + "\(shownHost):\(port)"
     }
 
-    /// Parses an endpoint; the scheme defaults to http, as in etcdctl.
+    /// Parses an endpoint.
     public init(parsing text: String) throws(EtcdClientError) {
         var rest = Substring(text)
-        usesTLS = false
+        scheme = nil
         if rest.hasPrefix("https://") {
-            usesTLS = true
+            scheme = .https
             rest = rest.dropFirst("https://".count)
         } else if rest.hasPrefix("http://") {
+            scheme = .http
             rest = rest.dropFirst("http://".count)
         } else if rest.contains("://") {
             throw .invalidEndpoint(text, "unknown scheme (use http:// or https://)")
@@ -48,10 +68,10 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Creates an endpoint from its parts.
-    public init(host: String, port: Int, usesTLS: Bool = false) {
+    public init(host: String, port: Int, scheme: Scheme? = nil) {
         self.host = host
         self.port = port
-        self.usesTLS = usesTLS
+        self.scheme = scheme
     }
 }
 
@@ -63,15 +83,15 @@ public enum EtcdClientError: Error, Hashable, Sendable, CustomStringConvertible 
     case noEndpoints
     /// The client was closed before the call.
     case closed
-    /// TLS endpoints need the TLS configuration, which this client does not have yet.
-    case tlsNotSupported(Endpoint)
+    /// The TLS files could not be loaded (a missing or unreadable certificate, key or CA file).
+    case invalidTLSConfiguration(String)
 
     public var description: String {
         switch self {
         case .invalidEndpoint(let text, let why): return "invalid endpoint \"\(text)\": \(why)"
         case .noEndpoints: return "no endpoints given"
         case .closed: return "the etcd client is closed"
-        case .tlsNotSupported(let endpoint): return "TLS is not supported yet (endpoint \(endpoint))"
+        case .invalidTLSConfiguration(let why): return why
         }
     }
 }

@@ -3,6 +3,7 @@ import GRPCCore
 import HTTP2PingResponder
 import GRPCNIOTransportHTTP2
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// A client of etcd's v3 API: key-value, watch, lease, cluster and maintenance calls over gRPC.
@@ -36,8 +37,39 @@ public final class EtcdClient: Sendable {
         public var maxStreamRetryBackoff: Duration = .seconds(2)
         /// gRPC metadata sent with every call (the auth token, once authenticated).
         public var metadata: Metadata = [:]
+        /// TLS for `https://` endpoints and for bare `host:port` ones; nil: bare endpoints are
+        /// plaintext and `https://` ones verify the server against the system's trust roots.
+        public var tls: TLSConfiguration?
 
         public init() {}
+    }
+
+    /// The client's TLS files and checks (etcdctl's `--cacert`, `--cert`, `--key`,
+    /// `--insecure-skip-tls-verify`).
+    ///
+    /// ```swift
+    /// var configuration = EtcdClient.Configuration()
+    /// configuration.tls = .init(trustedCAFile: "ca.pem", certificateFile: "client.pem", keyFile: "client-key.pem")
+    /// let client = try EtcdClient(endpoints: ["https://127.0.0.1:2379"], configuration: configuration)
+    /// ```
+    public struct TLSConfiguration: Sendable, Hashable {
+        /// PEM CA certificates the server's certificate must chain to; nil: the system's roots.
+        public var trustedCAFile: String?
+        /// The PEM certificate (chain) presented to servers that ask for one.
+        public var certificateFile: String?
+        /// The PEM private key of `certificateFile`.
+        public var keyFile: String?
+        /// false accepts any server certificate (etcdctl's `--insecure-skip-tls-verify`): the
+        /// channel is encrypted, but the server is not authenticated.
+        public var verifiesServer: Bool
+
+        public init(trustedCAFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+                    verifiesServer: Bool = true) {
+            self.trustedCAFile = trustedCAFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.verifiesServer = verifiesServer
+        }
     }
 
     /// The endpoints, in the order given.
@@ -55,7 +87,6 @@ public final class EtcdClient: Sendable {
     /// Creates a client for `endpoints`; connects lazily.
     public init(endpoints: [Endpoint], configuration: Configuration = Configuration()) throws {
         guard !endpoints.isEmpty else { throw EtcdClientError.noEndpoints }
-        if let secure = endpoints.first(where: \.usesTLS) { throw EtcdClientError.tlsNotSupported(secure) }
         self.endpoints = endpoints
         self.configuration = configuration
         connections = try endpoints.map { try EndpointConnection(endpoint: $0, configuration: configuration) }
@@ -173,9 +204,23 @@ private final class EndpointConnection: Sendable {
         transportConfig.connection.keepalive = configuration.keepaliveTime.map {
             .init(time: $0, timeout: configuration.keepaliveTimeout, allowWithoutCalls: false)
         }
+        let tls: NIOSSLContext?
+        if endpoint.usesTLS(hasTLSConfiguration: configuration.tls != nil) {
+            tls = try Self.sslContext(configuration.tls ?? EtcdClient.TLSConfiguration())
+        } else {
+            tls = nil
+        }
+        // Named hosts are checked by name; addresses by the address connected to.
+        let serverHostname = endpoint.host.first?.isNumber == true || endpoint.host.contains(":") ? nil : endpoint.host
         transportConfig.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(PingResponder(), position: .first)
+                // In front of gRPC's handlers: the responder reads HTTP/2 frames, TLS before it.
+                let operations = channel.pipeline.syncOperations
+                try operations.addHandler(PingResponder(), position: .first)
+                if let tls {
+                    try operations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname),
+                                              position: .first)
+                }
             }
         }
         transportConfig.backoff.initial = .milliseconds(100)
@@ -185,8 +230,10 @@ private final class EndpointConnection: Sendable {
             : (endpoint.host.first?.isNumber == true
                 ? .ipv4(address: endpoint.host, port: endpoint.port)
                 : .dns(host: endpoint.host, port: endpoint.port))
+        // TLS is ours rather than the transport's, to accept what etcd's Go peers use (auto TLS
+        // signs with P-521, which BoringSSL's default signature list leaves out).
         let transport = try HTTP2ClientTransport.Posix(
-            target: target, transportSecurity: .plaintext, config: transportConfig)
+            target: target, transportSecurity: tls == nil ? .plaintext : .customSecure, config: transportConfig)
         let client = GRPCClient(transport: transport)
         self.client = client
         runner = Task { try? await client.runConnections() }
@@ -195,5 +242,35 @@ private final class EndpointConnection: Sendable {
     func close() async {
         client.beginGracefulShutdown()
         await runner.value
+    }
+
+    /// Signatures a server may use: BoringSSL's defaults plus P-521, which etcd's auto TLS uses.
+    private static let acceptedSignatures: [SignatureAlgorithm] = [
+        .ecdsaSecp256R1Sha256, .rsaPssRsaeSha256, .rsaPkcs1Sha256, .ecdsaSecp384R1Sha384, .rsaPssRsaeSha384,
+        .rsaPkcs1Sha384, .rsaPssRsaeSha512, .rsaPkcs1Sha512, .ecdsaSecp521R1Sha512, .ed25519,
+    ]
+
+    private static func sslContext(_ tls: EtcdClient.TLSConfiguration) throws(EtcdClientError) -> NIOSSLContext {
+        if (tls.certificateFile == nil) != (tls.keyFile == nil) {
+            throw .invalidTLSConfiguration("a client certificate needs its key, and a key its certificate")
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["h2"]
+        configuration.verifySignatureAlgorithms = acceptedSignatures
+        configuration.certificateVerification = tls.verifiesServer ? .fullVerification : .none
+        do {
+            if let certificate = tls.certificateFile, let key = tls.keyFile {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            if let ca = tls.trustedCAFile {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            }
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            let files = [tls.trustedCAFile, tls.certificateFile, tls.keyFile].compactMap { $0 }
+            throw .invalidTLSConfiguration("cannot load the TLS files \(files.joined(separator: ", ")): \(error)")
+        }
     }
 }

@@ -31,15 +31,21 @@ final class Invocation {
     }
 
     /// The client of `endpoints` (by default the global `--endpoints`).
-    func client(endpoints: [String]? = nil) throws(CommandError) -> EtcdClient {
+    func client(endpoints: [String]? = nil, tls: EtcdClient.TLSConfiguration?? = nil) throws(CommandError) -> EtcdClient {
         if endpoints == nil, let cachedClient { return cachedClient }
         var configuration = EtcdClient.Configuration()
         configuration.requestTimeout = try duration("command-timeout")
         configuration.dialTimeout = try duration("dial-timeout")
         configuration.keepaliveTime = try duration("keepalive-time")
         configuration.keepaliveTimeout = try duration("keepalive-timeout")
-        if !flags["user"].isEmpty || !flags["cert"].isEmpty || !flags["cacert"].isEmpty {
-            throw .badFeature("authentication and TLS arrive with the server's security work")
+        if !flags["user"].isEmpty {
+            throw .badFeature("authentication arrives with the server's auth work")
+        }
+        if let tls {
+            configuration.tls = tls
+        } else {
+            configuration.tls = try tlsConfiguration(cert: "cert", key: "key", cacert: "cacert",
+                                                     insecureTransport: "insecure-transport")
         }
         do {
             let client = try EtcdClient(endpoints: endpoints ?? self.endpoints, configuration: configuration)
@@ -48,6 +54,35 @@ final class Invocation {
         } catch {
             throw .badConnection("\(error)")
         }
+    }
+
+    /// etcdctl's TLS from its flags (`newClientCfg`): any of the certificate flags, or
+    /// `--insecure-transport=false`, makes bare endpoints use TLS; `--insecure-skip-tls-verify`
+    /// then stops checking the server's certificate. The global flags are checked for empty
+    /// values; make-mirror's destination flags are not, and skip no verification, as in etcdctl.
+    func tlsConfiguration(cert: String, key: String, cacert: String, insecureTransport: String, global: Bool = true)
+        throws(CommandError) -> EtcdClient.TLSConfiguration? {
+        for name in [cert, key, cacert] where global && flags.isGiven(name) && flags[name].isEmpty {
+            throw .badArguments("empty string is passed to --\(name) option")
+        }
+        let certificate = flags[cert], privateKey = flags[key], trustedCA = flags[cacert]
+        var tls: EtcdClient.TLSConfiguration?
+        if !certificate.isEmpty || !privateKey.isEmpty || !trustedCA.isEmpty {
+            if certificate.isEmpty != privateKey.isEmpty {
+                throw .badArguments("KeyFile and CertFile must both be present[key: \(privateKey), cert: \(certificate)]")
+            }
+            for file in [certificate, privateKey, trustedCA] where !file.isEmpty
+            && !FileManager.default.isReadableFile(atPath: file) {
+                throw .badArguments("open \(file): no such file or directory")
+            }
+            tls = EtcdClient.TLSConfiguration(trustedCAFile: trustedCA.isEmpty ? nil : trustedCA,
+                                              certificateFile: certificate.isEmpty ? nil : certificate,
+                                              keyFile: privateKey.isEmpty ? nil : privateKey)
+        } else if !flags.bool(insecureTransport) {
+            tls = EtcdClient.TLSConfiguration()
+        }
+        if global && flags.bool("insecure-skip-tls-verify") { tls?.verifiesServer = false }
+        return tls
     }
 
     func close() async {

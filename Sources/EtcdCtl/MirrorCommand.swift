@@ -25,9 +25,6 @@ enum MirrorCommand {
         guard invocation.arguments.count == 1 else {
             throw CommandError.badArguments("make-mirror takes one destination argument")
         }
-        if !invocation.flags["dest-cert"].isEmpty || !invocation.flags["dest-cacert"].isEmpty {
-            throw CommandError.badFeature("authentication and TLS arrive with the server's security work")
-        }
         let prefix = invocation.flags["prefix"]
         var destinationPrefix = invocation.flags["dest-prefix"]
         if invocation.flags.bool("no-dest-prefix") && !destinationPrefix.isEmpty {
@@ -42,7 +39,9 @@ enum MirrorCommand {
         }
 
         let source = try invocation.client()
-        let destination = try invocation.client(endpoints: invocation.arguments)
+        let destinationTLS = try invocation.tlsConfiguration(cert: "dest-cert", key: "dest-key", cacert: "dest-cacert",
+                                                             insecureTransport: "dest-insecure-transport", global: false)
+        let destination = try invocation.client(endpoints: invocation.arguments, tls: .some(destinationTLS))
         let total = Atomic<Int>(0)
         let reporter = Task {
             while !Task.isCancelled {

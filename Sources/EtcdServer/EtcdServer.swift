@@ -7,6 +7,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Raft
 import SnapshotFile
 import Synchronization
@@ -22,7 +23,7 @@ package final class EtcdServer: Sendable {
     /// Opens the data directory and recovers the member's state (joining an existing cluster
     /// asks its members who they are); nothing is served until `run()`.
     package init(configuration: ServerConfiguration, logger: Logger) async throws {
-        let peerTLS = try Self.prepareTLS(configuration, logger: logger)
+        let (peerTLS, clientTLS) = try Self.prepareTLS(configuration, logger: logger)
         if configuration.experimentalCorruptCheckTime != .zero {
             throw StartupError("--experimental-corrupt-check-time (the periodic check and its CORRUPT alarm) is not supported by this server yet; --experimental-initial-corrupt-check is")
         }
@@ -78,6 +79,9 @@ package final class EtcdServer: Sendable {
         transport.setDelegate(core)
         servers = try configuration.listenClientURLs.map { url in
             let address = try Self.socketAddress(url)
+            // TLS is added here rather than by the transport, so that it sits in front of the
+            // handler that tells gRPC from HTTP/1.1 (the transport would add it behind).
+            let tls = url.hasPrefix("https://") ? clientTLS?.context : nil
             let transport = HTTP2ServerTransport.Posix(
                 address: address, transportSecurity: .plaintext,
                 config: .defaults { config in
@@ -97,6 +101,9 @@ package final class EtcdServer: Sendable {
                                 await HTTPEndpoints(core: core).answer(method: method, target: target)
                             }
                             try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+                            if let tls {
+                                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+                            }
                         }
                     }
                 })
@@ -137,7 +144,11 @@ package final class EtcdServer: Sendable {
             }
             for (server, url) in zip(servers, core.configuration.listenClientURLs) {
                 if let address = try? await server.listeningAddress {
-                    logger.info("embed: serving insecure client requests on \(Self.describe(address)), this is strongly discouraged! (\(url))")
+                    if url.hasPrefix("https://") {
+                        logger.info("embed: serving client traffic securely on \(Self.describe(address)) (\(url))")
+                    } else {
+                        logger.info("embed: serving insecure client requests on \(Self.describe(address)), this is strongly discouraged! (\(url))")
+                    }
                 }
             }
             logger.info("embed: ready to serve client requests")
@@ -460,46 +471,68 @@ package final class EtcdServer: Sendable {
                                      snapshotIndex: 0), identity, existing)
     }
 
-    /// Peer TLS from `--peer-cert-file`/`--peer-key-file`, or from the self-signed certificate
-    /// `--peer-auto-tls` makes at start-up as etcd does; nil without either. Client TLS comes with
-    /// the security work: an https client URL is refused plainly rather than served in the clear.
-    private static func prepareTLS(_ configuration: ServerConfiguration, logger: Logger) throws -> PeerTLS? {
-        for url in configuration.listenClientURLs where url.hasPrefix("https://") {
-            if configuration.certFile.isEmpty || configuration.keyFile.isEmpty {
-                throw StartupError("TLS key/cert (--cert-file, --key-file) must be provided for client url \(url) with HTTPS scheme")
-            }
-            throw StartupError("client TLS (\(url)) is not supported by this server yet; use an http:// client URL")
-        }
+    /// The TLS of each side: from the given certificate and key, or from the self-signed
+    /// certificate auto TLS makes at start-up as etcd does; nil for a side without either.
+    /// A side whose URLs are https but that has no certificate is refused, as etcd does.
+    private static func prepareTLS(_ configuration: ServerConfiguration, logger: Logger) throws
+        -> (peer: PeerTLS?, client: ClientTLS?) {
         // Checks this server does not make yet: refused rather than silently skipped.
         for (flag, value) in [("--peer-cert-allowed-cn", configuration.peerCertAllowedCN),
                               ("--peer-cert-allowed-hostname", configuration.peerCertAllowedHostname),
-                              ("--peer-crl-file", configuration.peerCRLFile)] where !value.isEmpty {
+                              ("--peer-crl-file", configuration.peerCRLFile),
+                              ("--client-cert-allowed-hostname", configuration.clientCertAllowedHostname),
+                              ("--client-crl-file", configuration.clientCRLFile),
+                              ("--cipher-suites", configuration.cipherSuites.joined(separator: ","))] where !value.isEmpty {
             throw StartupError("\(flag) is not supported by this server yet")
         }
-        var files: SelfSignedCertificate.Files?
-        if !configuration.peerCertFile.isEmpty && !configuration.peerKeyFile.isEmpty {
-            if configuration.peerAutoTLS { logger.warning("embed: ignoring peer auto TLS since certs given") }
-            files = SelfSignedCertificate.Files(certificate: configuration.peerCertFile, key: configuration.peerKeyFile)
-        } else if configuration.peerAutoTLS {
-            let hosts = configuration.listenPeerURLs.compactMap { URLComponents(string: $0)?.host }
-            files = try SelfSignedCertificate.ensure(in: configuration.dataDir + "/fixtures/peer", hosts: hosts)
-            logger.info("embed: peer TLS: self-signed certificate \(files!.certificate), key \(files!.key)")
-        }
-        guard let files else {
-            let urls = configuration.listenPeerURLs + configuration.initialAdvertisePeerURLs
-                + configuration.initialCluster.map(\.url)
-            if let url = urls.first(where: { $0.hasPrefix("https://") }) {
-                throw StartupError("TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url \(url) with HTTPS scheme")
-            }
-            return nil
+        let clientFiles = try tlsFiles(
+            side: "client", certificate: configuration.certFile, key: configuration.keyFile,
+            trustedCA: configuration.trustedCAFile, clientCertAuth: configuration.clientCertAuth,
+            autoTLS: configuration.autoTLS, listenURLs: configuration.listenClientURLs,
+            httpsURLs: configuration.listenClientURLs, fixtures: configuration.dataDir + "/fixtures/client",
+            flags: "--cert-file, --key-file", logger: logger)
+        let peerFiles = try tlsFiles(
+            side: "peer", certificate: configuration.peerCertFile, key: configuration.peerKeyFile,
+            trustedCA: configuration.peerTrustedCAFile, clientCertAuth: configuration.peerClientCertAuth,
+            autoTLS: configuration.peerAutoTLS, listenURLs: configuration.listenPeerURLs,
+            httpsURLs: configuration.listenPeerURLs + configuration.initialAdvertisePeerURLs
+                + configuration.initialCluster.map(\.url),
+            fixtures: configuration.dataDir + "/fixtures/peer", flags: "--peer-cert-file, --peer-key-file", logger: logger)
+        let clientTLS: ClientTLS?, peerTLS: PeerTLS?
+        do {
+            clientTLS = try clientFiles.map(ClientTLS.init)
+        } catch {
+            throw StartupError("cannot load client TLS certificate \(clientFiles!.certificateFile) and key \(clientFiles!.keyFile): \(error)")
         }
         do {
-            return try PeerTLS(certificateFile: files.certificate, keyFile: files.key,
-                               trustedCAFile: configuration.peerAutoTLS ? "" : configuration.peerTrustedCAFile,
-                               clientCertAuth: configuration.peerClientCertAuth)
+            peerTLS = try peerFiles.map(PeerTLS.init)
         } catch {
-            throw StartupError("cannot load peer TLS certificate \(files.certificate) and key \(files.key): \(error)")
+            throw StartupError("cannot load peer TLS certificate \(peerFiles!.certificateFile) and key \(peerFiles!.keyFile): \(error)")
         }
+        return (peerTLS, clientTLS)
+    }
+
+    private static func tlsFiles(
+        side: String, certificate: String, key: String, trustedCA: String, clientCertAuth: Bool, autoTLS: Bool,
+        listenURLs: [String], httpsURLs: [String], fixtures: String, flags: String, logger: Logger
+    ) throws -> MemberTLSFiles? {
+        if !certificate.isEmpty && !key.isEmpty {
+            if autoTLS { logger.warning("embed: ignoring \(side) auto TLS since certs given") }
+            return MemberTLSFiles(certificateFile: certificate, keyFile: key, trustedCAFile: trustedCA,
+                                  clientCertAuth: clientCertAuth)
+        }
+        if autoTLS {
+            let hosts = listenURLs.compactMap { URLComponents(string: $0)?.host }
+            let files = try SelfSignedCertificate.ensure(in: fixtures, hosts: hosts)
+            logger.info("embed: \(side) TLS: self-signed certificate \(files.certificate), key \(files.key)")
+            // etcd's auto TLS replaces the whole TLS setting: no CA, no client certificates.
+            return MemberTLSFiles(certificateFile: files.certificate, keyFile: files.key, trustedCAFile: "",
+                                  clientCertAuth: false)
+        }
+        if let url = httpsURLs.first(where: { $0.hasPrefix("https://") }) {
+            throw StartupError("TLS key/cert (\(flags)) must be provided for \(side) url \(url) with HTTPS scheme")
+        }
+        return nil
     }
 
     // MARK: Addresses

@@ -96,8 +96,13 @@ import TestSupport
 
     @Test func endpointsParseLikeEtcdctl() throws {
         #expect(try Endpoint(parsing: "127.0.0.1:2379") == Endpoint(host: "127.0.0.1", port: 2379))
-        #expect(try Endpoint(parsing: "http://localhost:2379/") == Endpoint(host: "localhost", port: 2379))
-        #expect(try Endpoint(parsing: "https://[::1]:2379") == Endpoint(host: "::1", port: 2379, usesTLS: true))
+        #expect(try Endpoint(parsing: "http://localhost:2379/") == Endpoint(host: "localhost", port: 2379, scheme: .http))
+        #expect(try Endpoint(parsing: "https://[::1]:2379") == Endpoint(host: "::1", port: 2379, scheme: .https))
+        // clientv3's rule: https always uses TLS, http never, a bare address when TLS is configured.
+        #expect(try Endpoint(parsing: "127.0.0.1:2379").usesTLS(hasTLSConfiguration: true))
+        #expect(try !Endpoint(parsing: "127.0.0.1:2379").usesTLS(hasTLSConfiguration: false))
+        #expect(try !Endpoint(parsing: "http://127.0.0.1:2379").usesTLS(hasTLSConfiguration: true))
+        #expect(try Endpoint(parsing: "https://127.0.0.1:2379").usesTLS(hasTLSConfiguration: false))
         #expect(throws: EtcdClientError.self) { try Endpoint(parsing: "127.0.0.1") }
         #expect(throws: EtcdClientError.self) { try Endpoint(parsing: "unix://x:1") }
         #expect(throws: EtcdClientError.self) { try Endpoint(parsing: "host:99999") }

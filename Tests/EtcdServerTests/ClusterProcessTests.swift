@@ -421,26 +421,12 @@ print("members", sorted(m.name for m in b.members))
             await auto.stop()
         }
         try await TemporaryDirectory.with(prefix: "cluster-ca") { directory in
-            // A CA, and one peer certificate it signed for 127.0.0.1, used by every member both ways.
-            let ca = directory.appending("ca"), peer = directory.appending("peer")
-            let commands: [[String]] = [
-                ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                 "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "2", "-subj", "/CN=test-ca"],
-                ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                 "-keyout", peer + ".key", "-out", peer + ".csr", "-subj", "/CN=peer"],
-                ["x509", "-req", "-in", peer + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
-                 "-out", peer + ".crt", "-days", "2", "-extfile", directory.appending("ext")],
-            ]
-            try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
-                .write(toFile: directory.appending("ext"), atomically: true, encoding: .utf8)
-            for command in commands {
-                let result = try runProcess("/usr/bin/openssl", command)
-                #expect(result.exitCode == 0, "openssl \(command): \(result.stderr)")
-            }
+            // A CA, and one certificate it signed for 127.0.0.1, used by every member both ways.
+            let pki = try TestCertificates(in: directory)
             let cluster = try await EtcdCluster.start(
                 in: directory, size: 3, executable: try builtExecutable("etcd"),
-                extraArguments: ["--peer-cert-file", peer + ".crt", "--peer-key-file", peer + ".key",
-                                 "--peer-trusted-ca-file", ca + ".crt", "--peer-client-cert-auth"],
+                extraArguments: ["--peer-cert-file", pki.serverCertificate, "--peer-key-file", pki.serverKey,
+                                 "--peer-trusted-ca-file", pki.ca, "--peer-client-cert-auth"],
                 peerScheme: "https")
             defer { Task { await cluster.stop() } }
             #expect(try Self.etcdctl(["--endpoints", cluster.members[1].clientEndpoint, "put", "k", "signed"]).stdout == "OK\n")

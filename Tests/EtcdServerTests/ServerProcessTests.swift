@@ -173,6 +173,17 @@ import TestSupport
             #expect(noCertificates.exitCode == 1)
             #expect(noCertificates.stderr.contains("TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url \(https) with HTTPS scheme"),
                     "\(noCertificates.stderr)")
+            let clientHTTPS = "https://127.0.0.1:\(ports[0])"
+            let noClientCertificates = try join("x=http://127.0.0.1:\(ports[1])", [
+                "--listen-client-urls", clientHTTPS, "--advertise-client-urls", clientHTTPS, "--initial-cluster-state", "new"])
+            #expect(noClientCertificates.exitCode == 1)
+            #expect(noClientCertificates.stderr.contains("TLS key/cert (--cert-file, --key-file) must be provided for client url \(clientHTTPS) with HTTPS scheme"),
+                    "\(noClientCertificates.stderr)")
+            // A certificate check this server does not make is refused, not skipped.
+            let revocations = try join("x=http://127.0.0.1:\(ports[1])", ["--auto-tls", "--client-crl-file", "revoked.crl",
+                                                                          "--initial-cluster-state", "new"])
+            #expect(revocations.exitCode == 1)
+            #expect(revocations.stderr.contains("--client-crl-file is not supported by this server yet"), "\(revocations.stderr)")
             await member.stop()
         }
     }

@@ -38,6 +38,7 @@ public struct EtcdCluster: Sendable {
         extraArguments: [String],
         peerScheme: String = "http",
         token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
+        clientTLS: EtcdMember.ClientTLS? = nil,
         timeout: Duration
     ) async throws -> EtcdCluster {
         var attempt = 0
@@ -55,7 +56,8 @@ public struct EtcdCluster: Sendable {
                     members.append(try EtcdMember.launch(
                         name: name, clientPort: ports[2 * index], peerPort: ports[2 * index + 1],
                         initialCluster: initialCluster, token: clusterToken, peerScheme: peerScheme,
-                        executable: executable, extraArguments: extraArguments, directory: directory))
+                        executable: executable, extraArguments: extraArguments, directory: directory,
+                        clientTLS: clientTLS))
                 }
                 for member in members { try await member.waitUntilHealthy(timeout: timeout) }
                 return EtcdCluster(members: members)

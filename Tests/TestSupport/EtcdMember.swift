@@ -26,14 +26,29 @@ public final class EtcdMember: Sendable {
     private let executable: String
     private let arguments: [String]
     private let directory: TemporaryDirectory
+    /// For a member serving clients over TLS: curl's flags to reach its `/health`.
+    private let clientTLS: ClientTLS?
+
+    /// How a member serves clients over TLS (`https://` client URLs): the server's TLS flags, and
+    /// the curl flags (`--cacert`, `--cert`, `-k`…) that let the harness probe `/health`.
+    public struct ClientTLS: Sendable {
+        public var serverArguments: [String]
+        public var curlArguments: [String]
+
+        public init(serverArguments: [String], curlArguments: [String]) {
+            self.serverArguments = serverArguments
+            self.curlArguments = curlArguments
+        }
+    }
 
     /// `127.0.0.1:<clientPort>`, the form etcdctl's `--endpoints` takes.
     public var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
 
     private init(
         name: String, clientPort: Int, peerPort: Int, dataDir: String, process: ChildProcess,
-        executable: String, arguments: [String], directory: TemporaryDirectory
+        executable: String, arguments: [String], directory: TemporaryDirectory, clientTLS: ClientTLS?
     ) {
+        self.clientTLS = clientTLS
         self.name = name
         self.clientPort = clientPort
         self.peerPort = peerPort
@@ -50,11 +65,12 @@ public final class EtcdMember: Sendable {
         name: String = "default",
         executable: String = EtcdMember.referenceExecutable,
         extraArguments: [String] = [],
+        clientTLS: ClientTLS? = nil,
         timeout: Duration = .seconds(30)
     ) async throws -> EtcdMember {
         try await EtcdCluster.start(
             in: directory, names: [name], executable: executable, extraArguments: extraArguments,
-            timeout: timeout
+            clientTLS: clientTLS, timeout: timeout
         ).members[0]
     }
 
@@ -80,29 +96,36 @@ public final class EtcdMember: Sendable {
     /// Starts the process of one member, without waiting for it.
     static func launch(
         name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String, state: String = "new",
-        peerScheme: String = "http", executable: String, extraArguments: [String], directory: TemporaryDirectory
+        peerScheme: String = "http", executable: String, extraArguments: [String], directory: TemporaryDirectory,
+        clientTLS: ClientTLS? = nil
     ) throws -> EtcdMember {
         let peerURL = "\(peerScheme)://127.0.0.1:\(peerPort)"
-        let clientURL = "http://127.0.0.1:\(clientPort)"
+        let clientURL = "\(clientTLS == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
         let dataDir = directory.appending("\(name).etcd")
         let arguments = [
             "--name", name, "--data-dir", dataDir,
             "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
             "--initial-cluster", initialCluster, "--initial-cluster-state", state,
-        ] + (token.isEmpty ? [] : ["--initial-cluster-token", token]) + extraArguments
+        ] + (token.isEmpty ? [] : ["--initial-cluster-token", token]) + (clientTLS?.serverArguments ?? [])
+            + extraArguments
         let process = try ChildProcess(
             name: name, executable: executable, arguments: arguments,
             logPath: directory.appending("\(name)-1.log"))
         return EtcdMember(
             name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
-            executable: executable, arguments: arguments, directory: directory)
+            executable: executable, arguments: arguments, directory: directory, clientTLS: clientTLS)
     }
 
     /// Waits until `GET /health` answers `"health":"true"`; fails early if the process exits.
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
         try await waitUntil("\(name) to report healthy on port \(clientPort)", timeout: timeout) {
             try process.checkRunning()
+            if let clientTLS {
+                let probe = try runProcess("/usr/bin/curl", ["-s", "--max-time", "2"] + clientTLS.curlArguments
+                                           + ["https://127.0.0.1:\(clientPort)/health"])
+                return probe.stdout.contains("\"health\":\"true\"")
+            }
             let response = try HTTPProbe.get(port: clientPort, path: "/health")
             return response.status == 200 && response.body.contains("\"health\":\"true\"")
         }
@@ -132,7 +155,7 @@ public final class EtcdMember: Sendable {
             logPath: directory.appending("\(name)-\(restarts + 1).log"))
         return EtcdMember(
             name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
-            executable: executable, arguments: arguments + extraArguments, directory: directory)
+            executable: executable, arguments: arguments + extraArguments, directory: directory, clientTLS: clientTLS)
     }
 
     /// Stops the member (SIGTERM, then SIGKILL after `grace`).

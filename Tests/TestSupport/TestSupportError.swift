@@ -14,6 +14,8 @@ public enum TestSupportError: Error, CustomStringConvertible {
     case processExited(name: String, status: Int32, logTail: String)
     /// An executable the test needs is not installed.
     case missingExecutable(String)
+    /// A helper command failed; the text says which and why.
+    case commandFailed(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,8 @@ public enum TestSupportError: Error, CustomStringConvertible {
             return "\(name) exited with status \(status); last lines of its log:\n\(logTail)"
         case .missingExecutable(let path):
             return "\(path) is not installed (the README's test command installs it with apt-get)"
+        case .commandFailed(let what):
+            return what
         }
     }
 }
