@@ -128,7 +128,7 @@ extension EtcdClient {
         }
     }
 
-    private static func watchCancellation(_ message: Etcdserverpb_WatchResponse) -> EtcdError {
+    static func watchCancellation(_ message: Etcdserverpb_WatchResponse) -> EtcdError {
         if message.compactRevision > 0 {
             var error = EtcdError.etcd(.compacted)
             error.compactRevision = message.compactRevision

@@ -99,18 +99,54 @@ struct LineReader {
     }
 }
 
-/// etcdctl's `argify`: splits a line into words, double-quoted words (with Go escapes) kept whole.
+/// etcdctl's `argify`: the words of a line as its regular expression
+/// `"(?:[^"\\]|\\.)*"|'[^']*'|[^'"\s]\S*[^'"\s]?` finds them. A double-quoted word is unquoted
+/// with Go's escapes. A single-quoted one is cut as etcdctl 3.4 cuts it, from its second byte to
+/// the byte at (number of words - 1), which is its end only by chance (`'a b'` alone on a line
+/// of three words gives `a `); where etcdctl would panic on that cut, the quotes are just removed.
 func argify(_ line: String) -> [String] {
-    var words: [String] = []
-    var scanner = QuotedScanner(Substring(line))
-    while true {
-        scanner.skipSpaces()
-        if scanner.atEnd { return words }
-        if scanner.peek == "\"" {
-            guard let word = scanner.quoted() else { return words }
-            words.append(word)
-        } else if let word = scanner.word() {
-            words.append(word)
+    let bytes = Array(line.utf8)
+    let space: Set<UInt8> = [0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]
+    let doubleQuote = UInt8(ascii: "\""), singleQuote = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
+    var tokens: [ArraySlice<UInt8>] = []
+    var index = 0
+    while index < bytes.count {
+        let byte = bytes[index]
+        if byte == doubleQuote {
+            var end = index + 1
+            while end < bytes.count && bytes[end] != doubleQuote { end += bytes[end] == backslash ? 2 : 1 }
+            if end < bytes.count {
+                tokens.append(bytes[index...end])
+                index = end + 1
+                continue
+            }
+        } else if byte == singleQuote {
+            if let end = bytes[(index + 1)...].firstIndex(of: singleQuote) {
+                tokens.append(bytes[index...end])
+                index = end + 1
+                continue
+            }
+        } else if !space.contains(byte) {
+            var end = index + 1
+            while end < bytes.count && !space.contains(bytes[end]) { end += 1 }
+            tokens.append(bytes[index..<end])
+            index = end
+            continue
+        }
+        index += 1
+    }
+    return tokens.map { token in
+        let text = String(decoding: token, as: UTF8.self)
+        switch token.first {
+        case singleQuote:
+            let cut = tokens.count - 1
+            if cut >= 1 && cut <= token.count { return String(decoding: token.dropFirst().prefix(cut - 1), as: UTF8.self) }
+            return String(decoding: token.dropFirst().dropLast(), as: UTF8.self)
+        case doubleQuote:
+            var scanner = QuotedScanner(Substring(text))
+            return scanner.quoted() ?? text
+        default:
+            return text
         }
     }
 }

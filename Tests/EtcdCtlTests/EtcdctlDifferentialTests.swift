@@ -162,6 +162,13 @@ struct EtcdctlCase {
         watch("watch counter --rev=1 -- sh -c \"echo $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION\"")
         add("watch")
         watch("watch a b c")
+        // watch -i: lines that fail before any watch starts (the rest is WatchInteractiveTests)
+        add("watch -i", stdin: "bogus\n\nwatch\nprogress\nwatch a b --prefix\n")
+        add("watch -i", stdin: "watch foo --\n")
+        add("watch -i", stdin: "watch --bogus foo\n")
+        add("watch -i", stdin: "watch\n")
+        add("watch -i", stdin: "")
+        watch("watch -i --rev=1")
         // compaction
         add("compaction 2")
         add("compaction 2")
