@@ -80,6 +80,7 @@ struct EtcdCtl {
         Command(path: ["snapshot", "save"], run: SnapshotCommands.save),
         Command(path: ["snapshot", "status"], run: SnapshotCommands.status),
         Command(path: ["snapshot", "restore"], flags: SnapshotCommands.restoreFlags, run: SnapshotCommands.restore),
+        Command(path: ["check", "perf"], flags: CheckCommand.perfFlags, run: CheckCommand.perf),
         Command(path: ["lock"], flags: [.init(name: "ttl", kind: .value, defaultValue: "10")], run: RecipeCommands.lock),
         Command(path: ["elect"], flags: [.init(name: "listen", shorthand: "l", kind: .bool, defaultValue: "false")],
                 run: RecipeCommands.elect),

@@ -31,10 +31,16 @@ final class Invocation {
     }
 
     /// The client of `endpoints` (by default the global `--endpoints`).
-    func client(endpoints: [String]? = nil, tls: EtcdClient.TLSConfiguration?? = nil) throws(CommandError) -> EtcdClient {
-        if endpoints == nil, let cachedClient { return cachedClient }
+    /// `requestTimeout` replaces `--command-timeout` (for calls etcdctl makes without a deadline).
+    func client(endpoints: [String]? = nil, tls: EtcdClient.TLSConfiguration?? = nil,
+                requestTimeout: Duration? = nil) throws(CommandError) -> EtcdClient {
+        if endpoints == nil && requestTimeout == nil, let cachedClient { return cachedClient }
         var configuration = EtcdClient.Configuration()
-        configuration.requestTimeout = try duration("command-timeout")
+        if let requestTimeout {
+            configuration.requestTimeout = requestTimeout
+        } else {
+            configuration.requestTimeout = try duration("command-timeout")
+        }
         configuration.dialTimeout = try duration("dial-timeout")
         configuration.keepaliveTime = try duration("keepalive-time")
         configuration.keepaliveTimeout = try duration("keepalive-timeout")
@@ -49,7 +55,7 @@ final class Invocation {
         }
         do {
             let client = try EtcdClient(endpoints: endpoints ?? self.endpoints, configuration: configuration)
-            if endpoints == nil { cachedClient = client }
+            if endpoints == nil && requestTimeout == nil { cachedClient = client }
             return client
         } catch {
             throw .badConnection("\(error)")

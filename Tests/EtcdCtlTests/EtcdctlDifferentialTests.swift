@@ -169,6 +169,12 @@ struct EtcdctlCase {
         add("watch -i", stdin: "watch\n")
         add("watch -i", stdin: "")
         watch("watch -i --rev=1")
+        // check perf: the refusals before any load (a whole run is CheckPerfTests)
+        add("check perf --load bogus")
+        add("put /etcdctl-check-perf/x 1")
+        add("check perf --load m")
+        add("check perf --prefix /etcdctl-check-perf/x")
+        add("del /etcdctl-check-perf/x")
         // compaction
         add("compaction 2")
         add("compaction 2")
