@@ -63,6 +63,7 @@ extension EtcdClient {
         let ttl = Mutex<Int64>(3)
         var backoff = StreamBackoff(maximum: configuration.maxStreamRetryBackoff)
         while !Task.isCancelled {
+            try await authenticateIfNeeded()
             let (index, client) = try preferredConnection()
             let renewed = Mutex(false)
             do {

@@ -50,6 +50,7 @@ extension EtcdClient {
         _ call: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> Response
     ) async throws -> Response {
         precondition(endpoints.indices.contains(endpoint), "endpoint index \(endpoint) out of range")
+        try await authenticateIfNeeded()
         var options = CallOptions.defaults
         options.timeout = configuration.requestTimeout
         do {
@@ -67,6 +68,7 @@ extension EtcdClient {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Etcdserverpb_SnapshotResponse.self)
         let task = Task {
             do {
+                try await authenticateIfNeeded()
                 try await Etcdserverpb_Maintenance.Client(wrapping: connection(endpoint)).snapshot(
                     .init(), metadata: metadata
                 ) { response in

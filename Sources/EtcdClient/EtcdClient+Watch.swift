@@ -82,6 +82,7 @@ extension EtcdClient {
         let nextRevision = Mutex(create.startRevision)
         var backoff = StreamBackoff(maximum: configuration.maxStreamRetryBackoff)
         while !Task.isCancelled {
+            try await authenticateIfNeeded()
             let (index, client) = try preferredConnection()
             let request = Etcdserverpb_WatchCreateRequest.with {
                 $0 = create

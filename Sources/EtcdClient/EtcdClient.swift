@@ -35,8 +35,11 @@ public final class EtcdClient: Sendable {
         public var keepaliveTimeout: Duration = .seconds(5)
         /// The longest pause between two attempts to reconnect a watch or keep-alive stream.
         public var maxStreamRetryBackoff: Duration = .seconds(2)
-        /// gRPC metadata sent with every call (the auth token, once authenticated).
+        /// gRPC metadata sent with every call.
         public var metadata: Metadata = [:]
+        /// With credentials, the client authenticates before its first call and sends the token
+        /// with every call, authenticating again when the server no longer accepts it.
+        public var credentials: EtcdCredentials?
         /// TLS for `https://` endpoints and for bare `host:port` ones; nil: bare endpoints are
         /// plaintext and `https://` ones verify the server against the system's trust roots.
         public var tls: TLSConfiguration?
@@ -78,6 +81,8 @@ public final class EtcdClient: Sendable {
     public let configuration: Configuration
     private let connections: [EndpointConnection]
     private let preference = Mutex(EndpointPreference())
+    /// The auth token from the last authentication with ``Configuration/credentials``.
+    let token = Mutex<String?>(nil)
 
     /// Creates a client for `endpoints` (`host:port`, `http://host:port`); connects lazily.
     public convenience init(endpoints: [String], configuration: Configuration = Configuration()) throws {
@@ -145,6 +150,22 @@ public final class EtcdClient: Sendable {
         idempotent: Bool,
         _ call: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> Response
     ) async throws -> Response {
+        try await authenticateIfNeeded()
+        do {
+            return try await unauthenticatedUnary(idempotent: idempotent, call)
+        } catch let error as EtcdError where error.code == .invalidAuthToken && discardToken() {
+            // The token expired (or the server restarted): authenticate again, then repeat the
+            // call, which the server refused without applying it.
+            try await authenticateIfNeeded()
+            return try await unauthenticatedUnary(idempotent: idempotent, call)
+        }
+    }
+
+    /// `unary` without getting a token first (the authentication call itself).
+    func unauthenticatedUnary<Response: Sendable>(
+        idempotent: Bool,
+        _ call: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> Response
+    ) async throws -> Response {
         let deadline = ContinuousClock.now + configuration.requestTimeout
         var attempts = 0
         while true {
@@ -185,7 +206,12 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    var metadata: Metadata { configuration.metadata }
+    /// The metadata of a call: the configured metadata, and the auth token once there is one.
+    var metadata: Metadata {
+        var metadata = configuration.metadata
+        if let token = token.withLock({ $0 }), !token.isEmpty { metadata.replaceOrAddString(token, forKey: "token") }
+        return metadata
+    }
 }
 
 /// Which endpoint calls go to.

@@ -118,7 +118,10 @@ public final class EtcdWatchStream: Sendable {
         while !Task.isCancelled {
             let index: Int, connection: GRPCClient<HTTP2ClientTransport.Posix>
             do {
+                try await client.authenticateIfNeeded()
                 (index, connection) = try client.preferredConnection()
+            } catch is CancellationError {
+                return
             } catch {
                 finishAll(throwing: error)
                 return

@@ -431,7 +431,7 @@ struct Display {
         }
     }
 
-    private func fieldsHeader(_ header: Etcdserverpb_ResponseHeader) {
+    func fieldsHeader(_ header: Etcdserverpb_ResponseHeader) {
         out("\"ClusterID\" : \(header.clusterID)")
         out("\"MemberID\" : \(header.memberID)")
         out("\"Revision\" : \(header.revision)")
@@ -447,7 +447,7 @@ struct Display {
         out("\"\(prefix)Lease\" : \(kv.lease)")
     }
 
-    private func protobuf(_ message: some SwiftProtobuf.Message) throws(CommandError) {
+    func protobuf(_ message: some SwiftProtobuf.Message) throws(CommandError) {
         do {
             let bytes: Data = try message.serializedBytes()
             FileHandle.standardOutput.write(bytes)

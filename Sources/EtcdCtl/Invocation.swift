@@ -44,9 +44,7 @@ final class Invocation {
         configuration.dialTimeout = try duration("dial-timeout")
         configuration.keepaliveTime = try duration("keepalive-time")
         configuration.keepaliveTimeout = try duration("keepalive-timeout")
-        if !flags["user"].isEmpty {
-            throw .badFeature("authentication arrives with the server's auth work")
-        }
+        configuration.credentials = try credentials()
         if let tls {
             configuration.tls = tls
         } else {
@@ -60,6 +58,22 @@ final class Invocation {
         } catch {
             throw .badConnection("\(error)")
         }
+    }
+
+    /// etcdctl's `authCfgFromCmd`: `--user name:password`, or `--user name --password secret`, or
+    /// `--user name` and the password asked for on the terminal.
+    private var askedCredentials: EtcdCredentials?
+    func credentials() throws(CommandError) -> EtcdCredentials? {
+        let user = flags["user"], password = flags["password"]
+        guard !user.isEmpty else { return nil }
+        if !password.isEmpty { return EtcdCredentials(user: user, password: password) }
+        if let colon = user.firstIndex(of: ":") {
+            return EtcdCredentials(user: String(user[..<colon]), password: String(user[user.index(after: colon)...]))
+        }
+        if let askedCredentials { return askedCredentials }
+        let asked = EtcdCredentials(user: user, password: Password.ask("Password: "))
+        askedCredentials = asked
+        return asked
     }
 
     /// etcdctl's TLS from its flags (`newClientCfg`): any of the certificate flags, or
@@ -102,6 +116,8 @@ func failure(_ error: any Error) -> CommandError {
     if let commandError = error as? CommandError { return commandError }
     if let etcdError = error as? EtcdError {
         switch etcdError.code {
+        // Only authenticating with --user fails this way; etcdctl fails to make its client then.
+        case .authFailed: return .badConnection(etcdError.message)
         case .unavailable, .deadlineExceeded: return .failed("context deadline exceeded")
         default: return .failed(etcdError.message)
         }

@@ -38,7 +38,7 @@ struct EtcdctlCase {
     static let formats = ["simple", "json", "fields"]
 
     /// Runs the table through both sides in step. - Returns: a description of each difference.
-    static func mismatches(reference: inout Side, ours: inout Side) throws -> [String] {
+    static func mismatches(reference: inout Side, ours: inout Side, table: [EtcdctlCase] = table) throws -> [String] {
         var mismatches: [String] = []
         for testCase in table {
             let expected = try reference.run(testCase)
