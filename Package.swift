@@ -96,6 +96,8 @@ let package = Package(
         ),
         // Snapshots as SQLite files: the applied state at a Raft index (server, etcdctl snapshot).
         .target(name: "SnapshotFile", dependencies: ["BTreeStore", "Checksum", "CSQLite"]),
+        // A linearizability checker (Wing-Gong search with Lowe's memoisation) for the fault harness.
+        .target(name: "Linearizability"),
         // The `etcd` executable: etcd 3.4's flags and environment, then EtcdServer.
         .executableTarget(name: "etcd", dependencies: ["EtcdServer"]),
         // Micro-benchmarks of the B+-tree and MVCC store, the Raft core and the WAL.
@@ -139,7 +141,10 @@ let package = Package(
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "Raft"]),
-        .testTarget(name: "BTreeStoreTests", dependencies: ["BTreeStore"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "TestSupport"]),
+        // Process-level fault runs (bounded here; FAULT_SECONDS lengthens them).
+        .testTarget(name: "FaultTests", dependencies: ["EtcdClient", "Linearizability", "TestSupport", "etcd"]),
+        .testTarget(name: "BTreeStoreTests", dependencies: ["BTreeStore", "TestSupport"]),
         .testTarget(
             name: "CSQLiteTests",
             dependencies: ["CSQLite", "TestSupport"]

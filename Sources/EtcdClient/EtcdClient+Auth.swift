@@ -36,6 +36,14 @@ extension EtcdClient {
         return configuration.credentials != nil
     }
 
+    /// Whether a watch or keep-alive stream that ended with `error` should be opened again: after
+    /// transport failures, and after an expired token when the client can get a new one.
+    func shouldReopenStream(after error: any Error) -> Bool {
+        if isTransientStreamError(error) { return true }
+        guard let rpcError = error as? RPCError else { return false }
+        return EtcdError(rpcError).code == .invalidAuthToken && discardToken()
+    }
+
     // MARK: Auth
 
     /// Asks for a token for `user`; a client configured with ``Configuration/credentials`` does this

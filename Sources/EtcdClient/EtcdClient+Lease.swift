@@ -88,7 +88,7 @@ extension EtcdClient {
                 throw error
             } catch {
                 if Task.isCancelled { return }
-                guard isTransientStreamError(error) else {
+                guard shouldReopenStream(after: error) else {
                     throw (error as? RPCError).map(EtcdClient.translate) ?? error
                 }
             }

@@ -119,7 +119,7 @@ extension EtcdClient {
             } catch {
                 closer.finish()
                 if Task.isCancelled { return }
-                guard isTransientStreamError(error) else {
+                guard shouldReopenStream(after: error) else {
                     throw (error as? RPCError).map(EtcdClient.translate) ?? error
                 }
             }

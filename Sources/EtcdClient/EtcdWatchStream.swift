@@ -160,7 +160,7 @@ public final class EtcdWatchStream: Sendable {
             } catch {
                 writer.finish()
                 if Task.isCancelled { return }
-                guard isTransientStreamError(error) else {
+                guard client.shouldReopenStream(after: error) else {
                     finishAll(throwing: (error as? RPCError).map(EtcdClient.translate) ?? error)
                     return
                 }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import BTreeStore
 
 /// The B+-tree against a sorted array, under seeded random operations.

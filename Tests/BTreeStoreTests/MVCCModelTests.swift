@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import BTreeStore
 
 /// Random operation sequences applied to `MVCCStore` and to `MVCCReferenceModel` must give

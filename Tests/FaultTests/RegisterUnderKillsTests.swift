@@ -1,0 +1,155 @@
+import EtcdClient
+import Foundation
+import Linearizability
+import Synchronization
+import Testing
+import TestSupport
+
+/// A bounded run of the fault harness: clients read, write and compare-and-set a few registers
+/// (keys) on a three-member cluster while members are killed with SIGKILL and restarted, or
+/// paused with SIGSTOP for longer than the election timeout; half of the faults hit the leader.
+/// Then each key's history must be linearizable. Against Debian's etcd (the harness must pass
+/// there) and against ours. `FAULT_SECONDS` lengthens the run, `FAULT_SEED` replays a fault schedule.
+@Suite(.serialized) struct RegisterUnderKillsTests {
+    static let seconds = Int(ProcessInfo.processInfo.environment["FAULT_SECONDS"] ?? "") ?? 15
+    static let seed = UInt64(ProcessInfo.processInfo.environment["FAULT_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+
+    @Test(arguments: ["reference", "ours"])
+    func registersStayLinearizableWhileMembersAreKilled(server: String) async throws {
+        let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
+        try await TemporaryDirectory.with(prefix: "fault-register-\(server)") { directory in
+            var cluster = try await EtcdCluster.start(in: directory, size: 3, executable: executable)
+            let history = History()
+            let started = ContinuousClock.now
+            let deadline = started + .seconds(Self.seconds)
+            let keys = ["r0", "r1", "r2"]
+            let clients = try (0..<6).map { _ in try Self.client(cluster) }
+            let workers = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for (index, client) in clients.enumerated() {
+                        group.addTask { await Self.work(client: client, index: index, keys: keys, until: deadline, history: history) }
+                    }
+                }
+            }
+            var random = SeededGenerator(seed: Self.seed)
+            var faults: [String] = []
+            let observer = try Self.client(cluster)
+            while ContinuousClock.now < deadline - .seconds(3) {
+                try await Task.sleep(for: .milliseconds(500 + Int(random.next() % 1000)))
+                var victim = Int(random.next() % 3)
+                if random.next() % 2 == 0, let leader = await Self.leader(of: cluster, asking: observer) { victim = leader }
+                let member = cluster.members[victim]
+                if random.next() % 3 == 0 {
+                    faults.append("pause \(member.name)")
+                    member.process.send(SIGSTOP)
+                    try await Task.sleep(for: .milliseconds(1500 + Int(random.next() % 1000)))
+                    member.process.send(SIGCONT)
+                } else {
+                    faults.append("kill \(member.name)")
+                    member.process.send(SIGKILL)
+                    await member.stop()
+                    try await Task.sleep(for: .milliseconds(200 + Int(random.next() % 800)))
+                    cluster.members[victim] = try member.relaunched()
+                }
+            }
+            await observer.close()
+            await workers.value
+            for client in clients { await client.close() }
+            await cluster.stop()
+
+            let operations = history.operations
+            let completed = operations.filter { $0.operation.output != nil }.count
+            print("fault run (\(server)): \(operations.count) operations, \(completed) answered, seed \(Self.seed), faults: \(faults.joined(separator: ", "))")
+            #expect(completed > 20, "too few operations completed (\(completed) of \(operations.count)) to say anything")
+            for key in keys {
+                let perKey = operations.filter { $0.key == key }.map(\.operation)
+                let result = LinearizabilityChecker.check(RegisterModel.self, perKey, maximumSteps: 50_000_000)
+                if result != .linearizable {
+                    let path = directory.appending("history-\(key).txt")
+                    try? perKey.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n")
+                        .write(toFile: path, atomically: true, encoding: .utf8)
+                    Issue.record("""
+                        \(server): key \(key) is not linearizable (\(result)); seed \(Self.seed), faults \(faults); \
+                        history in \(path)
+                        """)
+                }
+            }
+        }
+    }
+
+    /// The index of the member the others agree leads, if one answers in time.
+    static func leader(of cluster: EtcdCluster, asking client: EtcdClient) async -> Int? {
+        for index in cluster.members.indices {
+            guard let status = try? await client.status(endpoint: index), status.leader != 0 else { continue }
+            for candidate in cluster.members.indices {
+                if let other = try? await client.status(endpoint: candidate), other.header.memberID == status.leader {
+                    return candidate
+                }
+            }
+        }
+        return nil
+    }
+
+    static func client(_ cluster: EtcdCluster) throws -> EtcdClient {
+        var configuration = EtcdClient.Configuration()
+        configuration.requestTimeout = .seconds(2)
+        configuration.dialTimeout = .milliseconds(500)
+        return try EtcdClient(endpoints: cluster.members.map(\.clientEndpoint), configuration: configuration)
+    }
+
+    /// One client's loop: a random operation on a random key, recorded with its outcome. A write
+    /// or compare-and-set that fails in any way is recorded as unknown (it may have been applied);
+    /// a failed read says nothing and is left out.
+    static func work(client: EtcdClient, index: Int, keys: [String], until deadline: ContinuousClock.Instant,
+                     history: History) async {
+        var random = SeededGenerator(seed: UInt64(index) &+ seed)
+        var lastSeen: [String: String?] = [:]
+        var counter = 0
+        while ContinuousClock.now < deadline {
+            let key = keys[Int(random.next() % UInt64(keys.count))]
+            counter += 1
+            let value = "c\(index)-\(counter)"
+            let invoked = history.now()
+            switch random.next() % 3 {
+            case 0:
+                if let response = try? await client.get(key) {
+                    let seen = response.kvs.first.map { String(decoding: $0.value, as: UTF8.self) }
+                    lastSeen[key] = .some(seen)
+                    history.record(key, client: index, .read, .read(seen), invoked: invoked, returned: history.now())
+                }
+            case 1:
+                let output: RegisterModel.Output? = (try? await client.put(key, value)) != nil ? .written : nil
+                history.record(key, client: index, .write(value), output, invoked: invoked, returned: output == nil ? nil : history.now())
+            default:
+                let expected = lastSeen[key] ?? nil
+                let compare: TxnCompare = expected.map { .value(key, .equal, $0) } ?? .version(key, .equal, 0)
+                let response = try? await client.txn(Txn(if: [compare], then: [.put(key, value)]))
+                let output = response.map { RegisterModel.Output.compareAndSet(succeeded: $0.succeeded) }
+                history.record(key, client: index, .compareAndSet(expected: expected, new: value), output,
+                               invoked: invoked, returned: output == nil ? nil : history.now())
+            }
+        }
+    }
+}
+
+/// The operations of all clients, with times from one clock.
+final class History: Sendable {
+    private let start = ContinuousClock.now
+    private let entries = Mutex<[(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)]>([])
+
+    func now() -> UInt64 {
+        let elapsed = start.duration(to: .now)
+        return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
+    }
+
+    func record(_ key: String, client: Int, _ input: RegisterModel.Input, _ output: RegisterModel.Output?,
+                invoked: UInt64, returned: UInt64?) {
+        entries.withLock {
+            $0.append((key, RecordedOperation(client: client, input: input, output: output, invoked: invoked, returned: returned)))
+        }
+    }
+
+    var operations: [(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)] {
+        entries.withLock { $0 }
+    }
+}
