@@ -1,3 +1,5 @@
+import Foundation
+
 /// One member's settings as etcd 3.4's command line and `ETCD_*` environment give them (etcd's
 /// `embed.Config` plus etcdmain's v2-proxy settings); `EtcdCommandLine.parse` fills it in.
 ///
@@ -145,6 +147,8 @@ package struct ServerConfiguration: Sendable, Hashable {
     /// Flags given (on the command line or through `ETCD_*`) that this server accepts but does not
     /// act on yet, in the order given, so the server can warn about them.
     package var ignoredFlags: [String] = []
+    /// Deliberate bugs for the fault harness to catch (`SWIFT_ETCD_FAILPOINTS`); never set otherwise.
+    package var failpoints: Set<Failpoint> = []
     /// The `ETCD_*` variables that set a flag, which etcd logs at startup
     /// ("recognized and used environment variable KEY=value").
     package var environmentVariablesUsed: [String: String] = [:]
@@ -270,4 +274,33 @@ package struct ConfigurationError: Error, Sendable, Hashable, CustomStringConver
     package init(_ message: String) { self.message = message }
 
     package var description: String { message }
+}
+
+/// A bug a test can switch on to show that the fault harness notices it. Set through the
+/// `SWIFT_ETCD_FAILPOINTS` environment variable (comma-separated names); the server logs each one
+/// it runs with.
+package enum Failpoint: String, CaseIterable, Sendable {
+    /// Linearizable reads are answered from the member's own view without a ReadIndex round, so a
+    /// follower (or a deposed leader) can answer with a value that was already overwritten.
+    case linearizableReadsSkipReadIndex
+
+    /// The environment variable that lists them.
+    package static let environmentVariable = "SWIFT_ETCD_FAILPOINTS"
+
+    /// The failpoints `text` names; an unknown name is an error.
+    package static func parse(_ text: String) throws(FailpointError) -> Set<Failpoint> {
+        var failpoints: Set<Failpoint> = []
+        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            guard let failpoint = Failpoint(rawValue: name) else { throw FailpointError(name: name) }
+            failpoints.insert(failpoint)
+        }
+        return failpoints
+    }
+}
+
+package struct FailpointError: Error, CustomStringConvertible {
+    package var name: String
+    package var description: String {
+        "unknown failpoint \(name) in \(Failpoint.environmentVariable) (known: \(Failpoint.allCases.map(\.rawValue).joined(separator: ", ")))"
+    }
 }

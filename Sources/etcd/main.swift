@@ -18,7 +18,13 @@ case .version(let text):
 case .failure(let message, let code):
     FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
     exit(code)
-case .run(let parsed, let warnings):
+case .run(var parsed, let warnings):
+    do {
+        parsed.failpoints = try Failpoint.parse(ProcessInfo.processInfo.environment[Failpoint.environmentVariable] ?? "")
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        exit(1)
+    }
     configuration = parsed
     startupWarnings = warnings
 }
@@ -41,6 +47,9 @@ logger.info("etcdmain: setting maximum number of CPUs to \(ProcessInfo.processIn
 logger.info("embed: name = \(configuration.name)")
 logger.info("embed: data dir = \(configuration.dataDir)")
 logger.info("embed: heartbeat = \(configuration.heartbeatIntervalMilliseconds)ms, election = \(configuration.electionTimeoutMilliseconds)ms, snapshot count = \(configuration.snapshotCount)")
+for failpoint in configuration.failpoints.sorted(by: { $0.rawValue < $1.rawValue }) {
+    logger.warning("etcdmain: FAILPOINT \(failpoint.rawValue) is on: this member has a deliberate bug")
+}
 if configuration.enableV2 {
     logger.warning("etcdmain: --enable-v2 is set, but this server offers only the v3 API")
 }

@@ -18,63 +18,127 @@ import TestSupport
     func registersStayLinearizableWhileMembersAreKilled(server: String) async throws {
         let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
         try await TemporaryDirectory.with(prefix: "fault-register-\(server)") { directory in
-            var cluster = try await EtcdCluster.start(in: directory, size: 3, executable: executable)
-            let history = History()
-            let started = ContinuousClock.now
-            let deadline = started + .seconds(Self.seconds)
-            let keys = ["r0", "r1", "r2"]
-            let clients = try (0..<6).map { _ in try Self.client(cluster) }
-            let workers = Task {
-                await withTaskGroup(of: Void.self) { group in
-                    for (index, client) in clients.enumerated() {
-                        group.addTask { await Self.work(client: client, index: index, keys: keys, until: deadline, history: history) }
-                    }
-                }
+            let run = try await Self.run(executable: executable, seconds: Self.seconds, faults: .killsAndPauses,
+                                         directory: directory)
+            print("fault run (\(server)): \(run.operations) operations, \(run.answered) answered, seed \(Self.seed), faults: \(run.faults.joined(separator: ", "))")
+            #expect(run.answered > 20, "too few operations completed (\(run.answered) of \(run.operations)) to say anything")
+            for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
+                Issue.record("""
+                    \(server): key \(key) is not linearizable (\(result)); seed \(Self.seed), faults \(run.faults); \
+                    history in \(directory.appending("history-\(key).txt"))
+                    """)
             }
-            var random = SeededGenerator(seed: Self.seed)
-            var faults: [String] = []
-            let observer = try Self.client(cluster)
-            while ContinuousClock.now < deadline - .seconds(3) {
-                try await Task.sleep(for: .milliseconds(500 + Int(random.next() % 1000)))
-                var victim = Int(random.next() % 3)
-                if random.next() % 2 == 0, let leader = await Self.leader(of: cluster, asking: observer) { victim = leader }
-                let member = cluster.members[victim]
-                if random.next() % 3 == 0 {
-                    faults.append("pause \(member.name)")
-                    member.process.send(SIGSTOP)
-                    try await Task.sleep(for: .milliseconds(1500 + Int(random.next() % 1000)))
-                    member.process.send(SIGCONT)
-                } else {
-                    faults.append("kill \(member.name)")
-                    member.process.send(SIGKILL)
-                    await member.stop()
-                    try await Task.sleep(for: .milliseconds(200 + Int(random.next() % 800)))
-                    cluster.members[victim] = try member.relaunched()
-                }
-            }
-            await observer.close()
-            await workers.value
-            for client in clients { await client.close() }
-            await cluster.stop()
+        }
+    }
 
-            let operations = history.operations
-            let completed = operations.filter { $0.operation.output != nil }.count
-            print("fault run (\(server)): \(operations.count) operations, \(completed) answered, seed \(Self.seed), faults: \(faults.joined(separator: ", "))")
-            #expect(completed > 20, "too few operations completed (\(completed) of \(operations.count)) to say anything")
-            for key in keys {
-                let perKey = operations.filter { $0.key == key }.map(\.operation)
-                let result = LinearizabilityChecker.check(RegisterModel.self, perKey, maximumSteps: 50_000_000)
-                if result != .linearizable {
-                    let path = directory.appending("history-\(key).txt")
-                    try? perKey.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n")
-                        .write(toFile: path, atomically: true, encoding: .utf8)
-                    Issue.record("""
-                        \(server): key \(key) is not linearizable (\(result)); seed \(Self.seed), faults \(faults); \
-                        history in \(path)
-                        """)
+    /// The harness must notice a real bug: our server with the failpoint that answers linearizable
+    /// reads without a ReadIndex round (a follower answers from its own, possibly older, view).
+    /// Followers are paused for longer than a request's deadline, and each client sticks to one
+    /// member: a read sent to a paused follower after its previous call timed out is answered
+    /// from the follower's old view once it resumes, although writes returned before the read was
+    /// sent. Some key's history must then fail the check.
+    @Test func harnessCatchesReadsThatSkipReadIndex() async throws {
+        let etcd = try builtExecutable("etcd")
+        // The same scenario without the bug passes: what fails below is the bug, not the harness.
+        try await TemporaryDirectory.with(prefix: "fault-control") { directory in
+            let control = try await Self.run(executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
+                                             pinnedClients: true)
+            print("control run: \(control.operations) operations, faults: \(control.faults)")
+            #expect(control.results.values.allSatisfy { $0 == .linearizable }, "seed \(Self.seed): \(control.results)")
+        }
+        // A run may, by the timing of its pauses, give a stale read no chance; two rarely both do.
+        var caught: [String] = []
+        for _ in 1...2 where caught.isEmpty {
+            try await TemporaryDirectory.with(prefix: "fault-injected") { directory in
+                let run = try await Self.run(
+                    executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
+                    environment: ["SWIFT_ETCD_FAILPOINTS": "linearizableReadsSkipReadIndex"], pinnedClients: true)
+                caught = run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
+                print("injected-bug run: \(run.operations) operations, violations on \(caught), faults: \(run.faults)")
+            }
+        }
+        #expect(!caught.isEmpty, "the checker passed a server that skips ReadIndex (seed \(Self.seed))")
+    }
+
+    enum Faults {
+        /// SIGKILL and restart, or SIGSTOP past the election timeout; half of them on the leader.
+        case killsAndPauses
+        /// SIGSTOP of a member that is not the leader, for 4.5 to 5 s (past the clients' 2 s deadline).
+        case followerPauses
+    }
+
+    struct Run {
+        var operations: Int
+        var answered: Int
+        var faults: [String]
+        var results: [String: LinearizabilityResult]
+    }
+
+    /// Six clients on three keys for `seconds` while `faults` happen; each key's history checked
+    /// (and written to the directory when it is not linearizable). Clients know every member and
+    /// fail over, or with `pinnedClients` each knows only one.
+    static func run(executable: String, seconds: Int, faults kind: Faults, directory: TemporaryDirectory,
+                    environment: [String: String] = [:], pinnedClients: Bool = false) async throws -> Run {
+        var cluster = try await EtcdCluster.start(in: directory, size: 3, executable: executable, environment: environment)
+        let history = History()
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let keys = ["r0", "r1", "r2"]
+        // Each client starts on another member, so that every member serves some of the calls;
+        // pinned clients stay on the followers.
+        let observer = try Self.client(cluster, startingAt: 0)
+        var members = Array(cluster.members.indices)
+        if pinnedClients, let leader = await Self.leader(of: cluster, asking: observer) { members.removeAll { $0 == leader } }
+        let clients = try (0..<6).map { try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients) }
+        let workers = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for (index, client) in clients.enumerated() {
+                    group.addTask { await Self.work(client: client, index: index, keys: keys, until: deadline, history: history) }
                 }
             }
         }
+        var random = SeededGenerator(seed: Self.seed)
+        var faults: [String] = []
+        while ContinuousClock.now < deadline - .seconds(3) {
+            try await Task.sleep(for: .milliseconds(500 + Int(random.next() % 1000)))
+            var victim = Int(random.next() % 3)
+            let leader = await Self.leader(of: cluster, asking: observer)
+            switch kind {
+            case .killsAndPauses: if random.next() % 2 == 0, let leader { victim = leader }
+            case .followerPauses: if victim == leader { victim = (victim + 1) % 3 }
+            }
+            let member = cluster.members[victim]
+            if kind == .followerPauses || random.next() % 3 == 0 {
+                faults.append("pause \(member.name)")
+                member.process.send(SIGSTOP)
+                let pause = kind == .followerPauses ? 4500 + Int(random.next() % 500) : 1500 + Int(random.next() % 1000)
+                try await Task.sleep(for: .milliseconds(pause))
+                member.process.send(SIGCONT)
+            } else {
+                faults.append("kill \(member.name)")
+                member.process.send(SIGKILL)
+                await member.stop()
+                try await Task.sleep(for: .milliseconds(200 + Int(random.next() % 800)))
+                cluster.members[victim] = try member.relaunched()
+            }
+        }
+        await observer.close()
+        await workers.value
+        for client in clients { await client.close() }
+        await cluster.stop()
+
+        let operations = history.operations
+        var results: [String: LinearizabilityResult] = [:]
+        for key in keys {
+            let perKey = operations.filter { $0.key == key }.map(\.operation)
+            let result = LinearizabilityChecker.check(RegisterModel.self, perKey, maximumSteps: 50_000_000)
+            results[key] = result
+            if result != .linearizable {
+                try? perKey.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n")
+                    .write(toFile: directory.appending("history-\(key).txt"), atomically: true, encoding: .utf8)
+            }
+        }
+        return Run(operations: operations.count, answered: operations.filter { $0.operation.output != nil }.count,
+                   faults: faults, results: results)
     }
 
     /// The index of the member the others agree leads, if one answers in time.
@@ -90,11 +154,13 @@ import TestSupport
         return nil
     }
 
-    static func client(_ cluster: EtcdCluster) throws -> EtcdClient {
+    static func client(_ cluster: EtcdCluster, startingAt first: Int, only: Bool = false) throws -> EtcdClient {
         var configuration = EtcdClient.Configuration()
         configuration.requestTimeout = .seconds(2)
         configuration.dialTimeout = .milliseconds(500)
-        return try EtcdClient(endpoints: cluster.members.map(\.clientEndpoint), configuration: configuration)
+        let endpoints = cluster.members.map(\.clientEndpoint)
+        let ordered = only ? [endpoints[first]] : Array(endpoints[first...] + endpoints[..<first])
+        return try EtcdClient(endpoints: ordered, configuration: configuration)
     }
 
     /// One client's loop: a random operation on a random key, recorded with its outcome. A write

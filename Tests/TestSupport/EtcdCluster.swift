@@ -22,11 +22,13 @@ public struct EtcdCluster: Sendable {
         extraArguments: [String] = [],
         peerScheme: String = "http",
         token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
+        environment: [String: String] = [:],
         timeout: Duration = .seconds(60)
     ) async throws -> EtcdCluster {
         try await start(
             in: directory, names: (1...size).map { "n\($0)" }, executable: executable,
-            extraArguments: extraArguments, peerScheme: peerScheme, token: token, timeout: timeout)
+            extraArguments: extraArguments, peerScheme: peerScheme, token: token, environment: environment,
+            timeout: timeout)
     }
 
     /// Starts members with the given names. If a member dies while starting (a port chosen as free
@@ -39,6 +41,7 @@ public struct EtcdCluster: Sendable {
         peerScheme: String = "http",
         token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
         clientTLS: EtcdMember.ClientTLS? = nil,
+        environment: [String: String] = [:],
         timeout: Duration
     ) async throws -> EtcdCluster {
         var attempt = 0
@@ -57,7 +60,7 @@ public struct EtcdCluster: Sendable {
                         name: name, clientPort: ports[2 * index], peerPort: ports[2 * index + 1],
                         initialCluster: initialCluster, token: clusterToken, peerScheme: peerScheme,
                         executable: executable, extraArguments: extraArguments, directory: directory,
-                        clientTLS: clientTLS))
+                        clientTLS: clientTLS, environment: environment))
                 }
                 for member in members { try await member.waitUntilHealthy(timeout: timeout) }
                 return EtcdCluster(members: members)

@@ -28,6 +28,8 @@ public final class EtcdMember: Sendable {
     private let directory: TemporaryDirectory
     /// For a member serving clients over TLS: curl's flags to reach its `/health`.
     private let clientTLS: ClientTLS?
+    /// Variables added to the process's environment (failpoints).
+    private let environment: [String: String]
 
     /// How a member serves clients over TLS (`https://` client URLs): the server's TLS flags, and
     /// the curl flags (`--cacert`, `--cert`, `-k`…) that let the harness probe `/health`.
@@ -46,9 +48,11 @@ public final class EtcdMember: Sendable {
 
     private init(
         name: String, clientPort: Int, peerPort: Int, dataDir: String, process: ChildProcess,
-        executable: String, arguments: [String], directory: TemporaryDirectory, clientTLS: ClientTLS?
+        executable: String, arguments: [String], directory: TemporaryDirectory, clientTLS: ClientTLS?,
+        environment: [String: String]
     ) {
         self.clientTLS = clientTLS
+        self.environment = environment
         self.name = name
         self.clientPort = clientPort
         self.peerPort = peerPort
@@ -97,7 +101,7 @@ public final class EtcdMember: Sendable {
     static func launch(
         name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String, state: String = "new",
         peerScheme: String = "http", executable: String, extraArguments: [String], directory: TemporaryDirectory,
-        clientTLS: ClientTLS? = nil
+        clientTLS: ClientTLS? = nil, environment: [String: String] = [:]
     ) throws -> EtcdMember {
         let peerURL = "\(peerScheme)://127.0.0.1:\(peerPort)"
         let clientURL = "\(clientTLS == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
@@ -110,11 +114,12 @@ public final class EtcdMember: Sendable {
         ] + (token.isEmpty ? [] : ["--initial-cluster-token", token]) + (clientTLS?.serverArguments ?? [])
             + extraArguments
         let process = try ChildProcess(
-            name: name, executable: executable, arguments: arguments,
+            name: name, executable: executable, arguments: arguments, environment: environment,
             logPath: directory.appending("\(name)-1.log"))
         return EtcdMember(
             name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
-            executable: executable, arguments: arguments, directory: directory, clientTLS: clientTLS)
+            executable: executable, arguments: arguments, directory: directory, clientTLS: clientTLS,
+            environment: environment)
     }
 
     /// Waits until `GET /health` answers `"health":"true"`; fails early if the process exits.
@@ -151,11 +156,12 @@ public final class EtcdMember: Sendable {
         let restarts = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?
             .filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".log") }.count ?? 0
         let process = try ChildProcess(
-            name: name, executable: executable, arguments: arguments + extraArguments,
+            name: name, executable: executable, arguments: arguments + extraArguments, environment: environment,
             logPath: directory.appending("\(name)-\(restarts + 1).log"))
         return EtcdMember(
             name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
-            executable: executable, arguments: arguments + extraArguments, directory: directory, clientTLS: clientTLS)
+            executable: executable, arguments: arguments + extraArguments, directory: directory, clientTLS: clientTLS,
+            environment: environment)
     }
 
     /// Stops the member (SIGTERM, then SIGKILL after `grace`).
