@@ -29,6 +29,18 @@ extension EtcdClient {
         }
     }
 
+    /// For a stream about to be (re)opened: authenticates if needed. Returns false when no member
+    /// could be reached (the caller waits and tries again); throws when the credentials failed.
+    func authenticateBeforeStream() async throws -> Bool {
+        do {
+            try await authenticateIfNeeded()
+            return true
+        } catch let error as EtcdError where error.code == .unavailable || error.code == .deadlineExceeded
+            || error.grpcCode == .unavailable {
+            return false
+        }
+    }
+
     /// Forgets a token the server no longer accepts, so that the next call authenticates again.
     /// - Returns: whether a new token can be had (the client has credentials).
     func discardToken() -> Bool {

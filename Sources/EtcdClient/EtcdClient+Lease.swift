@@ -63,7 +63,10 @@ extension EtcdClient {
         let ttl = Mutex<Int64>(3)
         var backoff = StreamBackoff(maximum: configuration.maxStreamRetryBackoff)
         while !Task.isCancelled {
-            try await authenticateIfNeeded()
+            guard try await authenticateBeforeStream() else {
+                try await backoff.wait()
+                continue
+            }
             let (index, client) = try preferredConnection()
             let renewed = Mutex(false)
             do {

@@ -82,7 +82,10 @@ extension EtcdClient {
         let nextRevision = Mutex(create.startRevision)
         var backoff = StreamBackoff(maximum: configuration.maxStreamRetryBackoff)
         while !Task.isCancelled {
-            try await authenticateIfNeeded()
+            guard try await authenticateBeforeStream() else {
+                try await backoff.wait()
+                continue
+            }
             let (index, client) = try preferredConnection()
             let request = Etcdserverpb_WatchCreateRequest.with {
                 $0 = create

@@ -118,7 +118,10 @@ public final class EtcdWatchStream: Sendable {
         while !Task.isCancelled {
             let index: Int, connection: GRPCClient<HTTP2ClientTransport.Posix>
             do {
-                try await client.authenticateIfNeeded()
+                guard try await client.authenticateBeforeStream() else {
+                    try await backoff.wait()
+                    continue
+                }
                 (index, connection) = try client.preferredConnection()
             } catch is CancellationError {
                 return
