@@ -102,8 +102,8 @@ struct LineReader {
 /// etcdctl's `argify`: the words of a line as its regular expression
 /// `"(?:[^"\\]|\\.)*"|'[^']*'|[^'"\s]\S*[^'"\s]?` finds them. A double-quoted word is unquoted
 /// with Go's escapes. A single-quoted one is cut as etcdctl 3.4 cuts it, from its second byte to
-/// the byte at (number of words - 1), which is its end only by chance (`'a b'` alone on a line
-/// of three words gives `a `); where etcdctl would panic on that cut, the quotes are just removed.
+/// the byte at (number of words - 1), which is its end only by chance (`'a b'` as one of three
+/// words gives `a`); where etcdctl would panic on that cut, the quotes are just removed.
 func argify(_ line: String) -> [String] {
     let bytes = Array(line.utf8)
     let space: Set<UInt8> = [0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]
