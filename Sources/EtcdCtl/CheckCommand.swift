@@ -204,7 +204,7 @@ private final class Results: Sendable {
     func record(_ outcome: Outcome) {
         state.withLock { state in
             switch outcome {
-            case .success(let latency): state.latencies.append(Double(latency.components.seconds) + Double(latency.components.attoseconds) / 1e18)
+            case .success(let latency): state.latencies.append(latency.seconds)
             case .failure(let message): state.errors[message, default: 0] += 1
             }
         }
@@ -212,7 +212,7 @@ private final class Results: Sendable {
 
     func summary(over total: Duration) -> Summary {
         state.withLock { state in
-            let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+            let seconds = total.seconds
             let count = Double(state.latencies.count)
             let average = state.latencies.reduce(0, +) / max(count, 1)
             let variance = state.latencies.reduce(0) { $0 + ($1 - average) * ($1 - average) } / max(count, 1)
@@ -280,4 +280,8 @@ private final class ProgressLine: Sendable {
         guard isatty(STDOUT_FILENO) != 0, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 else { return 0 }
         return Int(size.ws_col)
     }
+}
+
+private extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -143,15 +143,15 @@ import TestSupport
 
     /// The index of the member the others agree leads, if one answers in time.
     static func leader(of cluster: EtcdCluster, asking client: EtcdClient) async -> Int? {
+        // One status per member: its own id, and whom it takes for the leader.
+        var statuses: [(index: Int, member: UInt64, leader: UInt64)] = []
         for index in cluster.members.indices {
-            guard let status = try? await client.status(endpoint: index), status.leader != 0 else { continue }
-            for candidate in cluster.members.indices {
-                if let other = try? await client.status(endpoint: candidate), other.header.memberID == status.leader {
-                    return candidate
-                }
+            if let status = try? await client.status(endpoint: index) {
+                statuses.append((index, status.header.memberID, status.leader))
             }
         }
-        return nil
+        guard let leader = statuses.first(where: { $0.leader != 0 })?.leader else { return nil }
+        return statuses.first { $0.member == leader }?.index
     }
 
     static func client(_ cluster: EtcdCluster, startingAt first: Int, only: Bool = false) throws -> EtcdClient {
