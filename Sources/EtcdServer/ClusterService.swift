@@ -7,22 +7,20 @@ import Raft
 /// etcd's Cluster service. Changes go through Raft as conf-change entries (add, promote, remove)
 /// or requests (new peer URLs); with `--strict-reconfig-check`, changes that could cost the
 /// cluster its quorum are refused first, by etcd's rules.
-struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
+struct ClusterService {
     let core: ServerCore
 
     /// etcd's `HealthInterval`: a peer counts as connected once its stream has been up this long.
     static let healthInterval = Duration.seconds(5)
 
-    func memberList(request: Etcdserverpb_MemberListRequest,
-                    context: ServerContext) async throws -> Etcdserverpb_MemberListResponse {
+    func memberList(request: Etcdserverpb_MemberListRequest) async throws -> Etcdserverpb_MemberListResponse {
         var answer = Etcdserverpb_MemberListResponse()
         answer.header = header
         answer.members = core.members.all.map(\.proto)
         return answer
     }
 
-    func memberAdd(request: Etcdserverpb_MemberAddRequest,
-                   context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
+    func memberAdd(request: Etcdserverpb_MemberAddRequest) async throws -> Etcdserverpb_MemberAddResponse {
         try Self.checkURLs(request.peerUrls)
         // etcd's id for an added member: its URLs and the time, so a re-added member gets a new id.
         let id = MemberIDs.member(peerURLs: request.peerUrls,
@@ -46,8 +44,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return answer
     }
 
-    func memberRemove(request: Etcdserverpb_MemberRemoveRequest,
-                      context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
+    func memberRemove(request: Etcdserverpb_MemberRemoveRequest) async throws -> Etcdserverpb_MemberRemoveResponse {
         guard let member = core.members.member(request.id) else { throw ServerError.memberNotFound.rpcError }
         if core.configuration.strictReconfigCheck && !member.isLearner {
             let others = core.members.votingMembers.filter { $0.id != member.id }
@@ -69,8 +66,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return answer
     }
 
-    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest,
-                      context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
+    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest) async throws -> Etcdserverpb_MemberUpdateResponse {
         try Self.checkURLs(request.peerUrls)
         guard core.members.member(request.id) != nil else { throw ServerError.memberNotFound.rpcError }
         var update = Etcdserverpb_Member()
@@ -85,8 +81,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return answer
     }
 
-    func memberPromote(request: Etcdserverpb_MemberPromoteRequest,
-                       context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
+    func memberPromote(request: Etcdserverpb_MemberPromoteRequest) async throws -> Etcdserverpb_MemberPromoteResponse {
         var answer = Etcdserverpb_MemberPromoteResponse()
         answer.header = header
         answer.members = try await core.promote(request.id).map(\.proto)

@@ -3,7 +3,7 @@ import Crypto
 import EtcdProto
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
+import LeanGRPC
 import Logging
 import NIOCore
 import NIOPosix
@@ -17,8 +17,16 @@ import WAL
 /// serves etcd's gRPC API and the HTTP endpoints on every client URL, and stops cleanly.
 package final class EtcdServer: Sendable {
     package let core: ServerCore
-    private let servers: [GRPCServer<HTTP2ServerTransport.Posix>]
+    private let methods: GRPCMethodTable
+    private let clientEndpoints: [ClientEndpoint]
     private let shutdown: ShutdownTrigger
+
+    /// One `--listen-client-urls` address.
+    private struct ClientEndpoint: Sendable {
+        var url: String
+        var address: (host: String, port: Int)
+        var tls: NIOSSLContext?
+    }
 
     /// Opens the data directory and recovers the member's state (joining an existing cluster
     /// asks its members who they are); nothing is served until `run()`.
@@ -77,41 +85,11 @@ package final class EtcdServer: Sendable {
                           removedFromCluster: { shutdown.stop(removed: true) })
         let core = core
         transport.setDelegate(core)
-        servers = try configuration.listenClientURLs.map { url in
-            let address = try Self.socketAddress(url)
-            // TLS is added here rather than by the transport, so that it sits in front of the
-            // handler that tells gRPC from HTTP/1.1 (the transport would add it behind).
-            let tls = url.hasPrefix("https://") ? clientTLS?.context : nil
-            let transport = HTTP2ServerTransport.Posix(
-                address: address, transportSecurity: .plaintext,
-                config: .defaults { config in
-                    // etcd's server policy: pings every 5 s are fine, with or without calls.
-                    config.connection.keepalive.clientBehavior = .init(
-                        minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
-                    // etcd accepts messages up to --max-request-bytes plus gRPC's overhead.
-                    config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes + 512 * 1024
-                    config.http2.maxConcurrentStreams = Int(min(UInt32(Int32.max), configuration.maxConcurrentStreams))
-                    // Coalescing delays every flush by up to 100 µs. Turned off (one A/B each on a
-                    // noisy machine): single-client gets 780 → 1,020 req/s, single-client puts
-                    // 0.67× → 0.94× etcd's rate; runs with 50-500 clients did not lose.
-                    config.connection.flushCoalescing = nil
-                    config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            let handler = ClientPortHandler { method, target in
-                                await HTTPEndpoints(core: core).answer(method: method, target: target)
-                            }
-                            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
-                            if let tls {
-                                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
-                            }
-                        }
-                    }
-                })
-            return GRPCServer(
-                transport: transport,
-                services: [KVService(core: core), WatchService(core: core), LeaseService(core: core),
-                           MaintenanceService(core: core), ClusterService(core: core)],
-                interceptors: [MetricsInterceptor(metrics: metrics), LearnerInterceptor(core: core)])
+        methods = GRPCMethodTable.etcd(core: core)
+        clientEndpoints = try configuration.listenClientURLs.map { url in
+            // TLS goes in front of the handler that tells gRPC from HTTP/1.1.
+            ClientEndpoint(url: url, address: try Self.listenAddress(url),
+                           tls: url.hasPrefix("https://") ? clientTLS?.context : nil)
         }
     }
 
@@ -134,44 +112,40 @@ package final class EtcdServer: Sendable {
         }
         let housekeeping = Task { [core] in await Self.housekeeping(core: core) }
         let publishing = Task { [core] in await Self.publish(core: core) }
-        // Child results: true when a server finished, false when the shutdown grace period ended.
-        await withThrowingTaskGroup(of: Bool.self) { group in
-            for server in servers {
-                group.addTask {
-                    try await server.serve()
-                    return true
-                }
-            }
-            for (server, url) in zip(servers, core.configuration.listenClientURLs) {
-                if let address = try? await server.listeningAddress {
-                    if url.hasPrefix("https://") {
-                        logger.info("embed: serving client traffic securely on \(Self.describe(address)) (\(url))")
-                    } else {
-                        logger.info("embed: serving insecure client requests on \(Self.describe(address)), this is strongly discouraged! (\(url))")
-                    }
-                }
-            }
-            logger.info("embed: ready to serve client requests")
-            await shutdown.wait()
-            // In-flight requests finish; streams that would never end (watches) are cut after a
-            // grace period, as etcd's GracefulStop is.
-            for server in servers { server.beginGracefulShutdown() }
+        let listeners: [GRPCListener]
+        do {
+            listeners = try await bindClientEndpoints()
+        } catch {
             housekeeping.cancel()
             publishing.cancel()
+            core.driver.stop()
+            core.transport.shutdown()
+            throw error
+        }
+        for (listener, endpoint) in zip(listeners, clientEndpoints) {
+            let address = listener.localAddress.map(Self.describe) ?? "\(endpoint.address.host):\(endpoint.address.port)"
+            if endpoint.url.hasPrefix("https://") {
+                logger.info("embed: serving client traffic securely on \(address) (\(endpoint.url))")
+            } else {
+                logger.info("embed: serving insecure client requests on \(address), this is strongly discouraged! (\(endpoint.url))")
+            }
+        }
+        logger.info("embed: ready to serve client requests")
+        await shutdown.wait()
+        // In-flight requests finish; streams that would never end (watches) are cut after a
+        // grace period, as etcd's GracefulStop is.
+        for listener in listeners { listener.beginGracefulShutdown() }
+        housekeeping.cancel()
+        publishing.cancel()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for listener in listeners { await listener.closed() }
+            }
             group.addTask {
                 try? await Task.sleep(for: Self.shutdownGrace)
-                return false
+                for listener in listeners { listener.closeAll() }
             }
-            var running = servers.count
-            while running > 0, let result = await group.nextResult() {
-                switch result {
-                case .success(true): running -= 1
-                case .success(false): group.cancelAll()
-                case .failure(let error):
-                    running -= 1
-                    if !(error is CancellationError) { logger.warning("etcdserver: while stopping: \(error)") }
-                }
-            }
+            await group.next()
             group.cancelAll()
         }
         core.driver.stop()
@@ -248,15 +222,6 @@ package final class EtcdServer: Sendable {
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
-    }
-
-    /// The addresses actually bound, in the order of `--listen-client-urls` (port 0 resolved).
-    package func listeningAddresses() async -> [String] {
-        var addresses: [String] = []
-        for server in servers {
-            if let address = try? await server.listeningAddress { addresses.append(Self.describe(address)) }
-        }
-        return addresses
     }
 
     /// The leader's periodic duties: revoke expired leases, checkpoint remaining TTLs, compact
@@ -537,22 +502,56 @@ package final class EtcdServer: Sendable {
 
     // MARK: Addresses
 
-    static func socketAddress(_ url: String) throws -> GRPCNIOTransportCore.SocketAddress {
+    static func listenAddress(_ url: String) throws -> (host: String, port: Int) {
         guard let components = URLComponents(string: url), let host = components.host, let port = components.port else {
             throw StartupError("invalid listen URL \(url)")
         }
         switch host {
-        case "localhost": return .ipv4(host: "127.0.0.1", port: port)
-        case "": return .ipv4(host: "0.0.0.0", port: port)
-        default:
-            return host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+        case "localhost": return ("127.0.0.1", port)
+        case "": return ("0.0.0.0", port)
+        default: return (host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port)
         }
     }
 
-    static func describe(_ address: GRPCNIOTransportCore.SocketAddress) -> String {
-        if let ipv4 = address.ipv4 { return "\(ipv4.host):\(ipv4.port)" }
-        if let ipv6 = address.ipv6 { return "[\(ipv6.host)]:\(ipv6.port)" }
-        return "\(address)"
+    static func describe(_ address: NIOCore.SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
+    }
+
+    /// Binds every client URL: gRPC and HTTP/1.1 (`/health`, `/version`, `/metrics`) share
+    /// each port, as in etcd.
+    private func bindClientEndpoints() async throws -> [GRPCListener] {
+        let core = core
+        let configuration = core.configuration
+        var listenerConfiguration = GRPCListener.Configuration(
+            // etcd accepts messages up to --max-request-bytes plus gRPC's overhead.
+            maximumReceiveMessageBytes: configuration.maxRequestBytes + 512 * 1024,
+            maximumConcurrentStreams: Int(min(UInt32(Int32.max), configuration.maxConcurrentStreams)))
+        listenerConfiguration.streamWindowBytes = 1 << 20
+        var listeners: [GRPCListener] = []
+        do {
+            for endpoint in clientEndpoints {
+                let tls = endpoint.tls
+                let listener = try await GRPCListener.bind(
+                    host: endpoint.address.host, port: endpoint.address.port, group: MultiThreadedEventLoopGroup.singleton,
+                    table: methods, configuration: listenerConfiguration
+                ) { channel in
+                    let handler = ClientPortHandler { method, target in
+                        await HTTPEndpoints(core: core).answer(method: method, target: target)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+                    }
+                }
+                listeners.append(listener)
+            }
+        } catch {
+            for listener in listeners { listener.closeAll() }
+            throw StartupError("listen tcp \(clientEndpoints[listeners.count].address.host):\(clientEndpoints[listeners.count].address.port): \(error)")
+        }
+        return listeners
     }
 }
 

@@ -2,15 +2,16 @@ import Crypto
 import EtcdProto
 import Foundation
 import GRPCCore
+import LeanGRPC
 
 /// etcd's Maintenance service.
-struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
+struct MaintenanceService {
     let core: ServerCore
 
     /// etcd streams snapshots in 32 KiB chunks.
     static let snapshotChunkBytes = 32 << 10
 
-    func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
+    func alarm(request: Etcdserverpb_AlarmRequest) async throws -> Etcdserverpb_AlarmResponse {
         // etcd answers alarm requests without a header.
         if request.action == .get {
             var answer = Etcdserverpb_AlarmResponse()
@@ -22,7 +23,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         }
     }
 
-    func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
+    func status(request: Etcdserverpb_StatusRequest) async throws -> Etcdserverpb_StatusResponse {
         let raft = core.driver.raftStatus
         let view = core.readViews.current()
         var answer = Etcdserverpb_StatusResponse()
@@ -53,8 +54,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         }
     }
 
-    func defragment(request: Etcdserverpb_DefragmentRequest,
-                    context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+    func defragment(request: Etcdserverpb_DefragmentRequest) async throws -> Etcdserverpb_DefragmentResponse {
         // Our on-disk state is the newest snapshot plus the WAL after it: a fresh snapshot holds
         // only what compaction kept, and lets the WAL segments before it go.
         do {
@@ -67,7 +67,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         return answer
     }
 
-    func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+    func hash(request: Etcdserverpb_HashRequest) async throws -> Etcdserverpb_HashResponse {
         let view = core.readViews.current()
         var answer = Etcdserverpb_HashResponse()
         answer.header = core.header(revision: view.revision)
@@ -75,7 +75,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         return answer
     }
 
-    func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+    func hashKV(request: Etcdserverpb_HashKVRequest) async throws -> Etcdserverpb_HashKVResponse {
         let view = core.readViews.current()
         do {
             let hashed = try view.hashKV(revision: request.revision)
@@ -91,8 +91,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
 
     /// Streams a fresh SQLite snapshot of the applied state, followed (as etcd does) by the
     /// SHA-256 of its bytes, which `snapshot restore` checks.
-    func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>,
-                  context: ServerContext) async throws {
+    func snapshot(request: Etcdserverpb_SnapshotRequest, response: GRPCResponseWriter<Etcdserverpb_SnapshotResponse>) async throws {
         let path: String
         do {
             path = try await core.driver.snapshotNow()
@@ -127,8 +126,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         try await response.write(last)
     }
 
-    func moveLeader(request: Etcdserverpb_MoveLeaderRequest,
-                    context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
+    func moveLeader(request: Etcdserverpb_MoveLeaderRequest) async throws -> Etcdserverpb_MoveLeaderResponse {
         let raft = core.driver.raftStatus
         guard raft.isLeader else { throw ServerError.notLeader.rpcError }
         do {

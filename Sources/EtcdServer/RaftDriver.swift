@@ -68,13 +68,16 @@ package final class RaftDriver: @unchecked Sendable {
         var path: String
     }
 
+    /// A linearizable read waiting for its ReadIndex to be applied: called with nil then, or
+    /// with why it cannot be served. Called on the driver thread: it must return quickly.
     struct ReadWaiter {
-        var continuation: CheckedContinuation<Void, any Error>
+        var complete: @Sendable (ServerError?) -> Void
         var deadline: ContinuousClock.Instant
     }
 
+    /// A proposal's caller, called on the driver thread with the result once applied.
     private struct Waiter {
-        var continuation: CheckedContinuation<ApplyResult, Never>
+        var complete: @Sendable (ApplyResult) -> Void
         var deadline: ContinuousClock.Instant
     }
 
@@ -201,34 +204,51 @@ package final class RaftDriver: @unchecked Sendable {
 
     /// Proposes a request and waits until it is applied.
     package func propose(_ request: InternalRequest) async throws(ServerError) -> ApplyResult {
-        let id = idGenerator.next()
-        let data: [UInt8]
-        do {
-            data = try request.encoded(id: id)
-        } catch {
-            throw ServerError(.internalError, "etcdserver: \(error)")
-        }
-        if data.count > maxRequestBytes { throw .requestTooLarge }
-        let deadline = ContinuousClock.now + requestTimeout
         let result = await withCheckedContinuation { continuation in
-            waiters.withLock { $0[id] = Waiter(continuation: continuation, deadline: deadline) }
-            if !enqueue({ $0.proposals.append((id, data)) }),
-               let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
-                waiter.continuation.resume(returning: .failure(.stopped))
-            }
+            propose(request) { continuation.resume(returning: $0) }
         }
         if case .failure(let error) = result { throw error }
         return result
     }
 
+    /// Proposes a request; `complete` gets the result once it is applied (or why it failed), on
+    /// the driver thread or on the caller's, so it must return quickly.
+    package func propose(_ request: InternalRequest, complete: @escaping @Sendable (ApplyResult) -> Void) {
+        let id = idGenerator.next()
+        let data: [UInt8]
+        do {
+            data = try request.encoded(id: id)
+        } catch {
+            complete(.failure(ServerError(.internalError, "etcdserver: \(error)")))
+            return
+        }
+        if data.count > maxRequestBytes {
+            complete(.failure(.requestTooLarge))
+            return
+        }
+        let deadline = ContinuousClock.now + requestTimeout
+        waiters.withLock { $0[id] = Waiter(complete: complete, deadline: deadline) }
+        if !enqueue({ $0.proposals.append((id, data)) }), let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
+            waiter.complete(.failure(.stopped))
+        }
+    }
+
     /// Returns once this member has applied everything committed when the read was asked for
     /// (ReadIndex): a read after this sees every write acknowledged before it.
     package func linearizableBarrier() async throws {
-        let deadline = ContinuousClock.now + requestTimeout
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            if !enqueue({ $0.reads.append(ReadWaiter(continuation: continuation, deadline: deadline)) }) {
-                continuation.resume(throwing: ServerError.stopped)
+            linearizableBarrier { error in
+                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
             }
+        }
+    }
+
+    /// The barrier of `linearizableBarrier()`; `complete` gets nil once a read may be served, on
+    /// the driver thread, so it must return quickly.
+    package func linearizableBarrier(complete: @escaping @Sendable (ServerError?) -> Void) {
+        let deadline = ContinuousClock.now + requestTimeout
+        if !enqueue({ $0.reads.append(ReadWaiter(complete: complete, deadline: deadline)) }) {
+            complete(.stopped)
         }
     }
 
@@ -256,10 +276,10 @@ package final class RaftDriver: @unchecked Sendable {
         let conf = ConfChange(type: change, nodeID: member.id, context: ConfChangeContext.encode(id: id, member: member))
         let deadline = ContinuousClock.now + requestTimeout
         let result = await withCheckedContinuation { continuation in
-            waiters.withLock { $0[id] = Waiter(continuation: continuation, deadline: deadline) }
+            waiters.withLock { $0[id] = Waiter(complete: { continuation.resume(returning: $0) }, deadline: deadline) }
             if !enqueue({ $0.commands.append(.confChange(conf, waiterID: id)) }),
                let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
-                waiter.continuation.resume(returning: .failure(.stopped))
+                waiter.complete(.failure(.stopped))
             }
         }
         switch result {
@@ -409,7 +429,7 @@ package final class RaftDriver: @unchecked Sendable {
             deferred.removeAll { proposal in waiters.withLock { $0[proposal.id] == nil } }
             metrics.proposalsFailed.add(expired.count, ordering: .relaxed)
         }
-        for waiter in expired { waiter.continuation.resume(returning: .failure(status.leader == 0 ? .noLeader : .timeout)) }
+        for waiter in expired { waiter.complete(.failure(status.leader == 0 ? .noLeader : .timeout)) }
         failExpiredReads(now: now)
         for (index, transfer) in transfers.enumerated().reversed() where transfer.deadline <= now {
             transfers.remove(at: index)
@@ -425,7 +445,7 @@ package final class RaftDriver: @unchecked Sendable {
             var kept: [ReadWaiter] = []
             for waiter in waiters {
                 if waiter.deadline <= now {
-                    waiter.continuation.resume(throwing: ServerError.timeout)
+                    waiter.complete(.timeout)
                 } else {
                     kept.append(waiter)
                 }
@@ -559,7 +579,7 @@ package final class RaftDriver: @unchecked Sendable {
 
     private func apply(_ entries: [Entry]) {
         guard !entries.isEmpty else { return }
-        var answers: [(CheckedContinuation<ApplyResult, Never>, ApplyResult)] = []
+        var answers: [(@Sendable (ApplyResult) -> Void, ApplyResult)] = []
         applier.store.batch {
             for entry in entries {
                 defer { appliedIndex = entry.index }
@@ -578,14 +598,14 @@ package final class RaftDriver: @unchecked Sendable {
                     if case .memberPeerURLs = decoded.request { updatePeers() }
                     metrics.countApplied(decoded.request, result: result)
                     if let waiter = waiters.withLock({ $0.removeValue(forKey: decoded.id) }) {
-                        answers.append((waiter.continuation, result))
+                        answers.append((waiter.complete, result))
                     }
                 case .confChange:
                     guard let change = ConfChange(decoding: entry.data) else { continue }
                     let (waiterID, member) = ConfChangeContext.decode(change.context)
                     let result = applyMembership(change, member: member)
                     if let waiter = waiters.withLock({ $0.removeValue(forKey: waiterID) }) {
-                        answers.append((waiter.continuation, result))
+                        answers.append((waiter.complete, result))
                     }
                 }
             }
@@ -594,7 +614,7 @@ package final class RaftDriver: @unchecked Sendable {
         metrics.proposalsPending.store(max(0, metrics.proposalsPending.load(ordering: .relaxed) - entries.count),
                                        ordering: .relaxed)
         status.appliedIndex = appliedIndex
-        for (continuation, result) in answers { continuation.resume(returning: result) }
+        for (complete, result) in answers { complete(result) }
     }
 
     /// A membership change, validated the same way on every member (etcd's
@@ -650,7 +670,7 @@ package final class RaftDriver: @unchecked Sendable {
         var kept: [(index: UInt64, waiters: [ReadWaiter])] = []
         for batch in readsAwaitingApply {
             if batch.index <= appliedIndex {
-                for waiter in batch.waiters { waiter.continuation.resume() }
+                for waiter in batch.waiters { waiter.complete(nil) }
             } else {
                 kept.append(batch)
             }
@@ -723,7 +743,7 @@ package final class RaftDriver: @unchecked Sendable {
                 try node.proposeConfChange(change)
             } catch {
                 if let waiter = waiters.withLock({ $0.removeValue(forKey: waiterID) }) {
-                    waiter.continuation.resume(returning: .failure(status.leader == 0 ? .noLeader : .timeout))
+                    waiter.complete(.failure(status.leader == 0 ? .noLeader : .timeout))
                 }
             }
         case .peerUnreachable(let id):
@@ -794,14 +814,14 @@ package final class RaftDriver: @unchecked Sendable {
             waiters = [:]
             return all
         }
-        for waiter in remaining { waiter.continuation.resume(returning: .failure(.stopped)) }
-        for waiter in pendingReads { waiter.continuation.resume(throwing: ServerError.stopped) }
-        for (_, batch) in readBatches { for waiter in batch { waiter.continuation.resume(throwing: ServerError.stopped) } }
-        for batch in readsAwaitingApply { for waiter in batch.waiters { waiter.continuation.resume(throwing: ServerError.stopped) } }
+        for waiter in remaining { waiter.complete(.failure(.stopped)) }
+        for waiter in pendingReads { waiter.complete(.stopped) }
+        for (_, batch) in readBatches { for waiter in batch { waiter.complete(.stopped) } }
+        for batch in readsAwaitingApply { for waiter in batch.waiters { waiter.complete(.stopped) } }
         for transfer in transfers { transfer.continuation.resume(throwing: ServerError.stopped) }
         for waiter in snapshotWaiters { waiter.resume(throwing: ServerError.stopped) }
         // Work that arrived after the last cycle (proposals' waiters were failed above).
-        for waiter in late.reads { waiter.continuation.resume(throwing: ServerError.stopped) }
+        for waiter in late.reads { waiter.complete(.stopped) }
         for command in late.commands {
             switch command {
             case .snapshot(let waiter, _): waiter?.resume(throwing: ServerError.stopped)

@@ -2,6 +2,8 @@ import BTreeStore
 import EtcdProto
 import Foundation
 import GRPCCore
+import LeanGRPC
+import NIOCore
 import Logging
 import SnapshotFile
 import Synchronization
@@ -73,6 +75,48 @@ package final class ServerCore: Sendable {
         return response
     }
 
+    /// Proposes and answers `responder` with the expected result once it is applied. With
+    /// `quotaBytes`, the write is first checked against the space quota.
+    func propose<Response: Sendable>(_ request: InternalRequest, quotaBytes: Int? = nil,
+                                     _ responder: UnaryResponder<Response>,
+                                     _ extract: @escaping @Sendable (ApplyResult) -> Response?) {
+        if let quotaBytes, !quotaAllows(requestBytes: quotaBytes) {
+            // Over the quota (or the alarm is up): the slow path raises the alarm and refuses.
+            Task {
+                do {
+                    try await checkQuota(requestBytes: quotaBytes)
+                    propose(request, responder, extract)
+                } catch {
+                    responder.fail(error.rpcError)
+                }
+            }
+            return
+        }
+        driver.propose(request) { result in
+            if case .failure(let error) = result { return responder.fail(error.rpcError) }
+            guard let response = extract(result) else {
+                return responder.fail(RPCError(code: .internalError, message: "etcdserver: unexpected apply result \(result)"))
+            }
+            responder.succeed(response)
+        }
+    }
+
+    /// Calls `body` on `eventLoop` with the view a read is served from: at once when the client
+    /// accepts a possibly stale (serializable) answer, otherwise after a ReadIndex round.
+    func withReadView(serializable: Bool, on eventLoop: any EventLoop,
+                      _ body: @escaping @Sendable (Result<ReadView, RPCError>) -> Void) {
+        if serializable || configuration.failpoints.contains(.linearizableReadsSkipReadIndex) {
+            return body(.success(readViews.current()))
+        }
+        let readViews = readViews
+        driver.linearizableBarrier { error in
+            // Not on the driver's thread: serving the read could take a while.
+            eventLoop.execute {
+                if let error { body(.failure(error.rpcError)) } else { body(.success(readViews.current())) }
+            }
+        }
+    }
+
     /// The view a read is served from: after a ReadIndex round unless the client accepts a
     /// possibly stale (serializable) answer.
     func readView(serializable: Bool) async throws -> ReadView {
@@ -89,10 +133,7 @@ package final class ServerCore: Sendable {
     /// etcd's quota check before a write that adds data: over the quota, raise the NOSPACE alarm
     /// (through Raft, once) and refuse.
     func checkQuota(requestBytes: Int) async throws {
-        let view = readViews.current()
-        // etcd's cost of a request: its size plus the bookkeeping of a revision.
-        let cost = Int64(requestBytes) + 32
-        if view.historyBytes + cost < quotaBytes && !alarms.noSpace { return }
+        if quotaAllows(requestBytes: requestBytes) { return }
         if !alarms.noSpace {
             var alarm = Etcdserverpb_AlarmRequest()
             alarm.action = .activate
@@ -102,6 +143,13 @@ package final class ServerCore: Sendable {
             _ = try? await driver.propose(.alarm(alarm))
         }
         throw ServerError.noSpace.rpcError
+    }
+
+    /// Whether a write adding `requestBytes` fits the quota with no NOSPACE alarm up.
+    func quotaAllows(requestBytes: Int) -> Bool {
+        // etcd's cost of a request: its size plus the bookkeeping of a revision.
+        let cost = Int64(requestBytes) + 32
+        return readViews.current().historyBytes + cost < quotaBytes && !alarms.noSpace
     }
 
     /// Physical size of our durable state: the newest snapshot file and the WAL after it.

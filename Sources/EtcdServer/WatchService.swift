@@ -1,43 +1,34 @@
-import AsyncAlgorithms
 import BTreeStore
 import EtcdProto
 import GRPCCore
+import LeanGRPC
 import Synchronization
 
 /// etcd's Watch service: one bidirectional stream carries many watches, each fed by the store's
-/// watch hub on its own task. Every response goes through one channel to one writer, so a
-/// watch's `created` answer always precedes its events, and a slow client holds up only its own
-/// stream (the hub moves a watcher that falls behind to catching up from history).
-struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
+/// watch hub on its own task, which writes its responses straight to the stream. A watch's
+/// `created` answer is written before its task starts, and its cancel answer after the task
+/// ended, so they bracket its events; a slow client holds up only its own stream's writers (the
+/// hub moves a watcher that falls behind to catching up from history).
+struct WatchService {
     let core: ServerCore
 
     /// etcd's `clientv3.InvalidWatchID`: the id of answers that belong to no watch.
     static let invalidWatchID: Int64 = -1
 
-    func watch(request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>,
-               response: RPCWriter<Etcdserverpb_WatchResponse>, context: ServerContext) async throws {
-        let outgoing = AsyncChannel<Etcdserverpb_WatchResponse>()
-        let stream = WatchStream(core: core, outgoing: outgoing)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await message in outgoing { try await response.write(message) }
-            }
-            group.addTask {
-                defer { stream.cancelAll() }
-                for try await message in request { await stream.handle(message) }
-                // etcd keeps serving a stream whose client stopped sending, until it goes away.
-                try await Task.sleep(for: .seconds(Int64.max / 2))
-            }
-            defer { group.cancelAll() }
-            _ = try await group.next()
-        }
+    func watch(request: GRPCRequestStream<Etcdserverpb_WatchRequest>,
+               response: GRPCResponseWriter<Etcdserverpb_WatchResponse>) async throws {
+        let stream = WatchStream(core: core, response: response)
+        defer { stream.cancelAll() }
+        for try await message in request { try await stream.handle(message) }
+        // etcd keeps serving a stream whose client stopped sending, until it goes away.
+        try await Task.sleep(for: .seconds(Int64.max / 2))
     }
 }
 
 /// The watches of one stream.
 private final class WatchStream: Sendable {
     let core: ServerCore
-    let outgoing: AsyncChannel<Etcdserverpb_WatchResponse>
+    let response: GRPCResponseWriter<Etcdserverpb_WatchResponse>
     private struct State {
         /// A reserved id maps to nil until its watcher runs.
         var watches: [Int64: (watcher: Watcher, task: Task<Void, Never>)?] = [:]
@@ -46,26 +37,26 @@ private final class WatchStream: Sendable {
 
     private let state = Mutex(State())
 
-    init(core: ServerCore, outgoing: AsyncChannel<Etcdserverpb_WatchResponse>) {
+    init(core: ServerCore, response: GRPCResponseWriter<Etcdserverpb_WatchResponse>) {
         self.core = core
-        self.outgoing = outgoing
+        self.response = response
     }
 
-    func handle(_ message: Etcdserverpb_WatchRequest) async {
+    func handle(_ message: Etcdserverpb_WatchRequest) async throws {
         switch message.requestUnion {
-        case .createRequest(let create): await self.create(create)
-        case .cancelRequest(let cancel): await self.cancel(cancel.watchID)
+        case .createRequest(let create): try await self.create(create)
+        case .cancelRequest(let cancel): try await self.cancel(cancel.watchID)
         case .progressRequest:
             var progress = Etcdserverpb_WatchResponse()
             progress.header = core.header(revision: core.readViews.current().revision)
             progress.watchID = WatchService.invalidWatchID
-            await outgoing.send(progress)
+            try await response.write(progress)
         case nil:
             break
         }
     }
 
-    private func create(_ create: Etcdserverpb_WatchCreateRequest) async {
+    private func create(_ create: Etcdserverpb_WatchCreateRequest) async throws {
         // etcd's normalisation: an empty key is the smallest key, "\0" as range end means "from key".
         let key = create.key.isEmpty ? [0] : [UInt8](create.key)
         let rangeEnd = [UInt8](create.rangeEnd)
@@ -77,7 +68,7 @@ private final class WatchStream: Sendable {
             answer.watchID = WatchService.invalidWatchID
             answer.canceled = true
             answer.cancelReason = "mvcc: watcher range is empty"
-            await outgoing.send(answer)
+            try await response.write(answer)
             return
         }
         // From the revision after the one this answer reports, even if a write lands before the
@@ -106,14 +97,14 @@ private final class WatchStream: Sendable {
             answer.watchID = WatchService.invalidWatchID
             answer.canceled = true
             answer.cancelReason = "mvcc: duplicate watch ID provided on the WatchStream"
-            await outgoing.send(answer)
+            try await response.write(answer)
             return
         }
         answer.watchID = id
-        await outgoing.send(answer)
+        try await response.write(answer)
         let watcher = core.watchHub.watch(watch)
         let core = core
-        let outgoing = outgoing
+        let response = response
         let task = Task {
             while !Task.isCancelled {
                 let next = await withTaskCancellationHandler {
@@ -129,14 +120,15 @@ private final class WatchStream: Sendable {
                 message.compactRevision = next.compactRevision
                 message.canceled = next.canceled
                 message.fragment = next.fragment
-                await outgoing.send(message)
+                // A failed write means the stream is gone: the stream cancels this watch.
+                do { try await response.write(message) } catch { break }
                 if next.canceled { break }
             }
         }
         state.withLock { $0.watches[id] = (watcher, task) }
     }
 
-    private func cancel(_ id: Int64) async {
+    private func cancel(_ id: Int64) async throws {
         guard let reserved = state.withLock({ $0.watches.removeValue(forKey: id) }), let watch = reserved else { return }
         watch.watcher.cancel()
         watch.task.cancel()
@@ -146,7 +138,7 @@ private final class WatchStream: Sendable {
         answer.header = core.header(revision: core.readViews.current().revision)
         answer.watchID = id
         answer.canceled = true
-        await outgoing.send(answer)
+        try await response.write(answer)
     }
 
     func cancelAll() {

@@ -1,0 +1,112 @@
+import GRPCCore
+import NIOCore
+import NIOHTTP2
+import SwiftProtobuf
+import Synchronization
+
+/// One call on one HTTP/2 stream, as its handler sees it: safe to use from any thread. Every
+/// write hops to the connection's event loop, where the stream's state lives.
+public final class GRPCServerCall: Sendable {
+    public let name: GRPCMethodName
+    let eventLoop: any EventLoop
+    private let connection: NIOLoopBound<GRPCConnectionHandler>
+    private let streamID: HTTP2StreamID
+    private let errorMapping: @Sendable (any Error) -> RPCError
+
+    private struct State {
+        var cancelled = false
+        var onCancel: [@Sendable () -> Void] = []
+        /// Bytes handed to the event loop and not yet written to the socket.
+        var unwritten = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Past this many unwritten bytes a streaming write waits for its message to be written.
+    static let unwrittenLimit = 256 << 10
+
+    init(name: GRPCMethodName, eventLoop: any EventLoop, connection: NIOLoopBound<GRPCConnectionHandler>,
+         streamID: HTTP2StreamID, errorMapping: @escaping @Sendable (any Error) -> RPCError) {
+        self.name = name
+        self.eventLoop = eventLoop
+        self.connection = connection
+        self.streamID = streamID
+        self.errorMapping = errorMapping
+    }
+
+    /// Whether the client went away or reset the stream.
+    public var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// Runs `action` when the call is cancelled (at once if it already is).
+    public func onCancel(_ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            if state.cancelled { return true }
+            state.onCancel.append(action)
+            return false
+        }
+        if runNow { action() }
+    }
+
+    /// Called by the connection on its event loop.
+    func cancel() {
+        let actions = state.withLock { state in
+            state.cancelled = true
+            defer { state.onCancel = [] }
+            return state.onCancel
+        }
+        for action in actions { action() }
+    }
+
+    /// Answers a unary call: the message, then status OK. Encoded on the event loop, so the
+    /// thread completing the call (the Raft driver's, say) is not held up.
+    func finishUnary<Response: Message & Sendable>(_ response: Response) {
+        let connection = connection
+        let streamID = streamID
+        let errorMapping = errorMapping
+        run {
+            do {
+                let bytes: [UInt8] = try response.serializedBytes()
+                connection.value.finish(streamID: streamID, message: bytes, status: nil)
+            } catch {
+                connection.value.finish(streamID: streamID, message: nil, status: errorMapping(error))
+            }
+        }
+    }
+
+    /// Ends the call with an error (nil: OK).
+    func finish(status: RPCError?) {
+        let connection = connection
+        let streamID = streamID
+        run { connection.value.finish(streamID: streamID, message: nil, status: status) }
+    }
+
+    /// Ends the call with the gRPC error a thrown error maps to.
+    func finish(error: any Error) {
+        finish(status: errorMapping(error))
+    }
+
+    /// Sends one message of a streaming call.
+    func send(_ message: [UInt8]) async throws {
+        let size = message.count
+        let wait: Bool? = state.withLock { state in
+            if state.cancelled { return nil }
+            state.unwritten += size
+            return state.unwritten > Self.unwrittenLimit
+        }
+        guard let wait else { throw CancellationError() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.state.withLock { $0.unwritten -= size } }
+        let connection = connection
+        let streamID = streamID
+        run { connection.value.send(streamID: streamID, message: message, promise: promise) }
+        if wait { try await promise.futureResult.get() }
+    }
+
+    private func run(_ body: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop {
+            body()
+        } else {
+            eventLoop.execute(body)
+        }
+    }
+}
