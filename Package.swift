@@ -63,7 +63,8 @@ let package = Package(
         .executableTarget(
             name: "EtcdBenchmark",
             dependencies: [
-                "EtcdClient", "EtcdProto", "TestSupport",
+                "EtcdClient", "EtcdProto", "TestSupport", "LeanGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -28,7 +28,7 @@ struct Compare: AsyncParsableCommand {
         func load(_ arguments: [String]) -> (String) async throws -> LoadReport {
             { endpoints in
                 let options = try CommonOptions.parse(["--endpoints", endpoints] + arguments)
-                _ = try await options.measure("warm-up") { client, _ in _ = try await client.get("warm-up") }
+                _ = try await options.measure("warm-up") { client, _ in _ = try await client.get(Data("warm-up".utf8)) }
                 return try await options.measure(arguments.joined(separator: " ")) { client, sequence in
                     _ = try await client.put(Workloads.key(size: 8, sequence: sequence, keySpace: 100_000, sequential: false),
                                              Workloads.value(size: 256))
@@ -42,7 +42,7 @@ struct Compare: AsyncParsableCommand {
             { endpoints in
                 let options = try CommonOptions.parse(["--endpoints", endpoints] + arguments)
                 let report = try await options.measure("range") { client, _ in
-                    _ = serializable ? try await client.get("range-key", .serializable) : try await client.get("range-key")
+                    _ = try await client.get(Data("range-key".utf8), serializable: serializable)
                 }
                 return report.requestsPerSecond
             }

@@ -37,9 +37,9 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// Runs `request` under this load and closes the connections afterwards.
-    func measure(_ name: String, _ request: @escaping @Sendable (EtcdClient, Int) async throws -> Void) async throws -> LoadReport {
+    func measure(_ name: String, _ request: @escaping @Sendable (LoadConnection, Int) async throws -> Void) async throws -> LoadReport {
         let runner = self.runner
-        let connections = try runner.makeClients()
+        let connections = try await runner.makeConnections()
         let report = await runner.run(name: name, clients: connections, request)
         for client in connections { await client.close() }
         return report
@@ -103,7 +103,7 @@ struct TxnPut: AsyncParsableCommand {
         let value = Workloads.value(size: keys.valSize)
         let ops = txnOps
         try common.show(try await common.measure("txn-put") { client, sequence in
-            try await client.txn(Txn(then: (0..<ops).map { .put(keys.key(sequence * ops + $0), value) }))
+            try await client.txn(.with { $0.success = (0..<ops).map { .put(keys.key(sequence * ops + $0), value) } })
         })
     }
 }
@@ -120,7 +120,15 @@ struct TxnMixed: AsyncParsableCommand {
         try common.show(try await common.measure("txn-mixed") { client, sequence in
             let key = keys.key(sequence)
             let current = try await client.get(key).kvs.first?.modRevision ?? 0
-            try await client.txn(Txn(if: [.modRevision(key, .equal, current)], then: [.put(key, value)]))
+            try await client.txn(.with { txn in
+                txn.compare = [.with {
+                    $0.key = key
+                    $0.target = .mod
+                    $0.result = .equal
+                    $0.modRevision = current
+                }]
+                txn.success = [.put(key, value)]
+            })
         })
     }
 }

@@ -1,4 +1,5 @@
 import EtcdClient
+import GRPCCore
 import Foundation
 import Synchronization
 
@@ -25,11 +26,20 @@ struct LoadRunner {
         }
     }
 
-    /// Runs `request(client, sequenceNumber)` repeatedly and returns the latency report.
+    /// `--conns` lean connections for the load itself, spread over the endpoints in turn.
+    func makeConnections() async throws -> [LoadConnection] {
+        var opened: [LoadConnection] = []
+        for index in 0..<max(connections, 1) {
+            opened.append(try await LoadConnection.connect(endpoints[index % endpoints.count]))
+        }
+        return opened
+    }
+
+    /// Runs `request(connection, sequenceNumber)` repeatedly and returns the latency report.
     func run(
         name: String,
-        clients connectionClients: [EtcdClient],
-        _ request: @escaping @Sendable (EtcdClient, Int) async throws -> Void
+        clients connectionClients: [LoadConnection],
+        _ request: @escaping @Sendable (LoadConnection, Int) async throws -> Void
     ) async -> LoadReport {
         let next = SequenceCounter()
         let start = ContinuousClock.now
@@ -54,7 +64,7 @@ struct LoadRunner {
                         do {
                             try await request(client, sequence)
                             local.record(latency: ContinuousClock.now - began)
-                        } catch let error as EtcdError {
+                        } catch let error as RPCError {
                             local.errors[error.message, default: 0] += 1
                         } catch {
                             local.errors["\(error)", default: 0] += 1

@@ -37,6 +37,9 @@ final class ClientPortHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum Mode {
         case detecting
+        /// gRPC, for the moment between detection and leaving the pipeline: the first bytes are
+        /// being read behind, and what the handlers behind write meanwhile must go out.
+        case grpc
         case http1
         case answered
     }
@@ -76,6 +79,7 @@ final class ClientPortHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     context.close(promise: nil)
                     return
                 }
+                mode = .grpc
                 let held = heldWrites
                 heldWrites = []
                 for (data, promise) in held { context.write(data, promise: promise) }
@@ -91,6 +95,8 @@ final class ClientPortHandler: ChannelDuplexHandler, RemovableChannelHandler {
             readHTTP1(context: context, incoming)
         case .http1:
             readHTTP1(context: context, incoming)
+        case .grpc:
+            context.fireChannelRead(wrapInboundOut(incoming))
         case .answered:
             break
         }
@@ -99,13 +105,18 @@ final class ClientPortHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch mode {
         case .detecting: heldWrites.append((data, promise))
+        case .grpc: context.write(data, promise: promise)
         // The gRPC side has nothing to say to an HTTP/1 client.
         case .http1, .answered: promise?.succeed()
         }
     }
 
     func flush(context: ChannelHandlerContext) {
-        if case .detecting = mode { heldFlush = true }
+        switch mode {
+        case .detecting: heldFlush = true
+        case .grpc: context.flush()
+        case .http1, .answered: break
+        }
     }
 
     private func readHTTP1(context: ChannelHandlerContext, _ incoming: ByteBuffer) {

@@ -43,9 +43,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     /// Closing once no call is left.
     private var goingAway = false
     private var closing = false
-    private var reading = false
-    private var flushScheduled = false
-    private var needsFlush = false
+    private let flusher = FlushCoalescer()
+    private let windows: InboundWindows
 
     private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
     private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
@@ -53,6 +52,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     init(table: GRPCMethodTable, configuration: Configuration) {
         self.table = table
         self.configuration = configuration
+        windows = InboundWindows(streamBytes: configuration.streamWindowBytes,
+                                 connectionBytes: configuration.connectionWindowBytes)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -66,7 +67,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        reading = true
+        flusher.readBegan()
         let frame = unwrapInboundIn(data)
         switch frame.payload {
         case .headers(let headers):
@@ -87,11 +88,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        reading = false
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        flusher.readEnded(context)
         context.fireChannelReadComplete()
     }
 
@@ -100,13 +97,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         case let closed as StreamClosedEvent:
             cancelCall(closed.streamID)
         case let window as NIOHTTP2WindowUpdatedEvent:
-            guard let size = window.inboundWindowSize else { break }
-            let target = window.streamID == .rootStream ? configuration.connectionWindowBytes : configuration.streamWindowBytes
-            guard size < target / 2, window.streamID == .rootStream || streams[window.streamID] != nil else { break }
-            context.write(wrapOutboundOut(HTTP2Frame(streamID: window.streamID,
-                                                     payload: .windowUpdate(windowSizeIncrement: target - size))),
-                          promise: nil)
-            scheduleFlush()
+            guard let update = windows.update(for: window, streamIsOpen: streams[window.streamID] != nil) else { break }
+            context.write(wrapOutboundOut(update), promise: nil)
+            flusher.wrote(context)
         default:
             break
         }
@@ -165,6 +158,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         guard var stream = streams[id], !stream.finished else { return }
         var bytes = buffer
         if var partial = stream.partial {
+            // Released from the stream first, so that appending does not copy it each time.
+            stream.partial = nil
+            streams[id]?.partial = nil
             partial.writeBuffer(&bytes)
             bytes = partial
         }
@@ -308,22 +304,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
                       promise: promise)
     }
 
-    /// Flushes once what this event-loop turn wrote: at the end of a read burst, or in a task
-    /// queued behind the completions already waiting on the loop (answers of one Raft batch).
     private func scheduleFlush() {
-        guard let context else { return }
-        if reading {
-            needsFlush = true
-            return
-        }
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = bound.value
-            handler.flushScheduled = false
-            handler.context?.flush()
-        }
+        if let context { flusher.wrote(context) }
     }
 
     // MARK: Shutdown

@@ -182,6 +182,56 @@ import Testing
     }
 }
 
+/// The lean client (the load tool's) against the lean server: answers, statuses, and messages
+/// larger than the initial flow-control windows both ways on a fresh connection.
+@Suite struct LeanGRPCClientTests {
+    @Test func unaryCallsAnswerAndFail() async throws {
+        var table = GRPCMethodTable()
+        table.addUnary(service: "etcdserverpb.KV", method: "Put") {
+            (request: Etcdserverpb_PutRequest, responder: UnaryResponder<Etcdserverpb_PutResponse>) in
+            if request.key == Data("fail".utf8) {
+                return responder.fail(RPCError(code: .invalidArgument, message: "etcdserver: 100% wrong — ünïcode"))
+            }
+            responder.succeed(.with { $0.prevKv.value = request.value })
+        }
+        let listener = try await GRPCListener.bind(
+            host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton, table: table,
+            configuration: .init(maximumReceiveMessageBytes: 4 << 20, maximumConcurrentStreams: 100)) { _ in }
+        defer { listener.closeAll() }
+        let connection = try await GRPCClientConnection.connect(host: "127.0.0.1", port: try #require(listener.localAddress?.port))
+        // The first request already exceeds the 64 KiB windows every HTTP/2 connection starts with.
+        let large = Data((0..<(3 << 19)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let echoed = try await connection.unary("/etcdserverpb.KV/Put", Etcdserverpb_PutRequest.with { $0.value = large },
+                                                as: Etcdserverpb_PutResponse.self)
+        #expect(echoed.prevKv.value == large)
+        let error = await #expect(throws: RPCError.self) {
+            _ = try await connection.unary("/etcdserverpb.KV/Put", Etcdserverpb_PutRequest.with { $0.key = Data("fail".utf8) },
+                                           as: Etcdserverpb_PutResponse.self)
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message == "etcdserver: 100% wrong — ünïcode")
+        let unknown = await #expect(throws: RPCError.self) {
+            _ = try await connection.unary("/etcdserverpb.Auth/AuthEnable", Etcdserverpb_AuthEnableRequest(),
+                                           as: Etcdserverpb_AuthEnableResponse.self)
+        }
+        #expect(unknown?.code == .unimplemented)
+        #expect(unknown?.message == "unknown service etcdserverpb.Auth")
+        // Many calls at once on the one connection.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let value = Data("value-\(index)".utf8)
+                    let answer = try await connection.unary("/etcdserverpb.KV/Put", Etcdserverpb_PutRequest.with { $0.value = value },
+                                                            as: Etcdserverpb_PutResponse.self)
+                    #expect(answer.prevKv.value == value)
+                }
+            }
+            try await group.waitForAll()
+        }
+        await connection.close()
+    }
+}
+
 private func withServer(
     _ table: GRPCMethodTable, maximumReceiveMessageBytes: Int = 4 << 20,
     _ body: (GRPCClient<HTTP2ClientTransport.Posix>, GRPCListener) async throws -> Void
