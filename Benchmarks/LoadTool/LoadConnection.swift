@@ -12,8 +12,11 @@ struct LoadConnection: Sendable {
     let connection: GRPCClientConnection
 
     static func connect(_ endpoint: String) async throws -> LoadConnection {
+        if endpoint.hasPrefix("https://") {
+            throw ValidationError("endpoint \(endpoint): the load tool's connections are plaintext only")
+        }
         var address = Substring(endpoint)
-        for scheme in ["http://", "https://"] where address.hasPrefix(scheme) { address = address.dropFirst(scheme.count) }
+        if address.hasPrefix("http://") { address = address.dropFirst("http://".count) }
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw ValidationError("endpoint \(endpoint) is not host:port")
         }
