@@ -524,11 +524,10 @@ package final class EtcdServer: Sendable {
     private func bindClientEndpoints() async throws -> [GRPCListener] {
         let core = core
         let configuration = core.configuration
-        var listenerConfiguration = GRPCListener.Configuration(
+        let listenerConfiguration = GRPCListener.Configuration(
             // etcd accepts messages up to --max-request-bytes plus gRPC's overhead.
             maximumReceiveMessageBytes: configuration.maxRequestBytes + 512 * 1024,
             maximumConcurrentStreams: Int(min(UInt32(Int32.max), configuration.maxConcurrentStreams)))
-        listenerConfiguration.streamWindowBytes = 1 << 20
         var listeners: [GRPCListener] = []
         do {
             for endpoint in clientEndpoints {

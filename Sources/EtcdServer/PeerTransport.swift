@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import LeanGRPC
 import Logging
 import NIOCore
 import NIOPosix
@@ -380,7 +381,7 @@ enum PeerResponse {
             guard let status = frame.payload.first else { throw ServerError(.internalError, "etcdserver: empty peer response") }
             let body = Array(frame.payload.dropFirst())
             if status == 0 { return body }
-            throw ServerError(RPCError.Code(rawValue: Int(status)) ?? .unknown, String(decoding: body, as: UTF8.self))
+            throw ServerError(RPCError.Code(rawStatus: Int(status)), String(decoding: body, as: UTF8.self))
         case .refused:
             throw ServerError(.unavailable, "etcdserver: peer refused: " + String(decoding: frame.payload.dropFirst(), as: UTF8.self))
         default:

@@ -63,16 +63,19 @@ package final class ServerCore: Sendable {
 
     /// Proposes and unwraps the expected result, or throws the caller's gRPC error.
     func propose<Response>(_ request: InternalRequest, _ extract: (ApplyResult) -> Response?) async throws -> Response {
-        let result: ApplyResult
-        do {
-            result = try await driver.propose(request)
-        } catch {
-            throw error.rpcError
+        let result = await withCheckedContinuation { continuation in
+            driver.propose(request) { continuation.resume(returning: $0) }
         }
+        return try Self.unwrap(result, extract).get()
+    }
+
+    /// The response a caller expects from an apply result, or its gRPC error.
+    private static func unwrap<Response>(_ result: ApplyResult, _ extract: (ApplyResult) -> Response?) -> Result<Response, RPCError> {
+        if case .failure(let error) = result { return .failure(error.rpcError) }
         guard let response = extract(result) else {
-            throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result \(result)")
+            return .failure(RPCError(code: .internalError, message: "etcdserver: unexpected apply result \(result)"))
         }
-        return response
+        return .success(response)
     }
 
     /// Proposes and answers `responder` with the expected result once it is applied. With
@@ -93,21 +96,24 @@ package final class ServerCore: Sendable {
             return
         }
         driver.propose(request) { result in
-            if case .failure(let error) = result { return responder.fail(error.rpcError) }
-            guard let response = extract(result) else {
-                return responder.fail(RPCError(code: .internalError, message: "etcdserver: unexpected apply result \(result)"))
+            switch Self.unwrap(result, extract) {
+            case .success(let response): responder.succeed(response)
+            case .failure(let error): responder.fail(error)
             }
-            responder.succeed(response)
         }
+    }
+
+    /// Whether a read waits for a ReadIndex round: unless the client accepts a possibly stale
+    /// (serializable) answer, or the test failpoint that skips it is on.
+    private func needsReadIndex(serializable: Bool) -> Bool {
+        !serializable && !configuration.failpoints.contains(.linearizableReadsSkipReadIndex)
     }
 
     /// Calls `body` on `eventLoop` with the view a read is served from: at once when the client
     /// accepts a possibly stale (serializable) answer, otherwise after a ReadIndex round.
     func withReadView(serializable: Bool, on eventLoop: any EventLoop,
                       _ body: @escaping @Sendable (Result<ReadView, RPCError>) -> Void) {
-        if serializable || configuration.failpoints.contains(.linearizableReadsSkipReadIndex) {
-            return body(.success(readViews.current()))
-        }
+        if !needsReadIndex(serializable: serializable) { return body(.success(readViews.current())) }
         let readViews = readViews
         driver.linearizableBarrier { error in
             // Not on the driver's thread: serving the read could take a while.
@@ -120,7 +126,7 @@ package final class ServerCore: Sendable {
     /// The view a read is served from: after a ReadIndex round unless the client accepts a
     /// possibly stale (serializable) answer.
     func readView(serializable: Bool) async throws -> ReadView {
-        if !serializable && !configuration.failpoints.contains(.linearizableReadsSkipReadIndex) {
+        if needsReadIndex(serializable: serializable) {
             do {
                 try await driver.linearizableBarrier()
             } catch let error as ServerError {

@@ -1,5 +1,6 @@
 import BTreeStore
 import GRPCCore
+import LeanGRPC
 
 /// The errors the server answers with, each with etcd's gRPC code and message
 /// (`etcdserver/api/v3rpc/rpctypes/error.go`), so clients recognise them by message as they do
@@ -18,7 +19,7 @@ package struct ServerError: Error, Hashable, Sendable, CustomStringConvertible {
     package var rpcError: RPCError { RPCError(code: code, message: message) }
 
     package init(_ error: MVCCError) {
-        self.init(RPCError.Code(rawValue: error.grpcStatusCode) ?? .unknown, error.grpcMessage)
+        self.init(RPCError.Code(rawStatus: error.grpcStatusCode), error.grpcMessage)
     }
 
     package static let noSpace = ServerError(.resourceExhausted, "etcdserver: mvcc: database space exceeded")
@@ -44,28 +45,4 @@ package struct ServerError: Error, Hashable, Sendable, CustomStringConvertible {
     package static let unhealthy = ServerError(.unavailable, "etcdserver: unhealthy cluster")
     package static let notSupportedForLearner = ServerError(.unavailable, "etcdserver: rpc not supported for learner")
     package static let emptyKey = ServerError(MVCCError.emptyKey)
-}
-
-extension RPCError.Code {
-    init?(rawValue: Int) {
-        switch rawValue {
-        case 1: self = .cancelled
-        case 2: self = .unknown
-        case 3: self = .invalidArgument
-        case 4: self = .deadlineExceeded
-        case 5: self = .notFound
-        case 6: self = .alreadyExists
-        case 7: self = .permissionDenied
-        case 8: self = .resourceExhausted
-        case 9: self = .failedPrecondition
-        case 10: self = .aborted
-        case 11: self = .outOfRange
-        case 12: self = .unimplemented
-        case 13: self = .internalError
-        case 14: self = .unavailable
-        case 15: self = .dataLoss
-        case 16: self = .unauthenticated
-        default: return nil
-        }
-    }
 }

@@ -219,15 +219,3 @@ final class GRPCClientHandler: ChannelInboundHandler {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
-
-extension RPCError.Code {
-    /// The code of a `grpc-status` value; unknown values are UNKNOWN, as gRPC says.
-    init(rawStatus: Int) {
-        let codes: [RPCError.Code] = [
-            .cancelled, .unknown, .invalidArgument, .deadlineExceeded, .notFound, .alreadyExists,
-            .permissionDenied, .resourceExhausted, .failedPrecondition, .aborted, .outOfRange,
-            .unimplemented, .internalError, .unavailable, .dataLoss, .unauthenticated,
-        ]
-        self = (1...16).contains(rawStatus) ? codes[rawStatus - 1] : .unknown
-    }
-}

@@ -15,14 +15,6 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
-    struct Configuration {
-        var maximumReceiveMessageBytes: Int
-        /// The stream window this server advertises in its SETTINGS and keeps topped up.
-        var streamWindowBytes: Int
-        /// The connection window it keeps topped up.
-        var connectionWindowBytes: Int
-    }
-
     private struct Stream {
         let call: GRPCServerCall
         let entry: GRPCMethodTable.Entry
@@ -36,7 +28,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     }
 
     private let table: GRPCMethodTable
-    private let configuration: Configuration
+    private let configuration: GRPCListener.Configuration
     private var context: ChannelHandlerContext?
     private var streams: [HTTP2StreamID: Stream] = [:]
     private var lastStreamID = HTTP2StreamID.rootStream
@@ -49,7 +41,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
     private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
 
-    init(table: GRPCMethodTable, configuration: Configuration) {
+    init(table: GRPCMethodTable, configuration: GRPCListener.Configuration) {
         self.table = table
         self.configuration = configuration
         windows = InboundWindows(streamBytes: configuration.streamWindowBytes,

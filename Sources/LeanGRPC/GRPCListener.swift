@@ -11,7 +11,9 @@ public final class GRPCListener: Sendable {
         /// Larger request messages are refused with RESOURCE_EXHAUSTED, as grpc-go refuses them.
         public var maximumReceiveMessageBytes: Int
         public var maximumConcurrentStreams: Int
+        /// The stream window advertised in SETTINGS and kept topped up.
         public var streamWindowBytes = 1 << 20
+        /// The connection window kept topped up.
         public var connectionWindowBytes = 4 << 20
 
         public init(maximumReceiveMessageBytes: Int, maximumConcurrentStreams: Int) {
@@ -45,17 +47,13 @@ public final class GRPCListener: Sendable {
             HTTP2Setting(parameter: .initialWindowSize, value: configuration.streamWindowBytes),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ])
-        let handlerConfiguration = GRPCConnectionHandler.Configuration(
-            maximumReceiveMessageBytes: configuration.maximumReceiveMessageBytes,
-            streamWindowBytes: configuration.streamWindowBytes,
-            connectionWindowBytes: configuration.connectionWindowBytes)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try prepare(channel)
-                    let handler = GRPCConnectionHandler(table: table, configuration: handlerConfiguration)
+                    let handler = GRPCConnectionHandler(table: table, configuration: configuration)
                     try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .server, initialSettings: settings))
                     try channel.pipeline.syncOperations.addHandler(handler)
                     registry.add(channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
