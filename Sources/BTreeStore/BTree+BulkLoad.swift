@@ -27,12 +27,13 @@ extension BTree {
         var level: [BTreeNode<Key, Value>] = []
         var separators: [Key] = []  // separators[i]: smallest key under level[i]
         for range in Self.evenChunks(count: entryKeys.count, maximum: BTreeLayout.maximumLeafCount) {
-            let leaf = BTreeNode<Key, Value>(isLeaf: true)
-            for index in range {
-                leaf.prefixes.append(entryKeys[index].orderPrefix)
-                leaf.keys.append(entryKeys[index])
-                leaf.values.append(entryValues[index])
+            let leaf = BTreeNode<Key, Value>.make(isLeaf: true)
+            for (slot, index) in range.enumerated() {
+                (leaf.summaries + slot).initialize(to: entryKeys[index].orderSummary)
+                (leaf.keys + slot).initialize(to: entryKeys[index])
+                (leaf.values + slot).initialize(to: entryValues[index])
             }
+            leaf.slotCount = range.count
             leaf.count = range.count
             level.append(leaf)
             separators.append(entryKeys[range.lowerBound])
@@ -41,14 +42,15 @@ extension BTree {
             var parents: [BTreeNode<Key, Value>] = []
             var parentSeparators: [Key] = []
             for range in Self.evenChunks(count: level.count, maximum: BTreeLayout.maximumChildCount) {
-                let parent = BTreeNode<Key, Value>(isLeaf: false)
-                for index in range {
-                    if index != range.lowerBound {
-                        parent.prefixes.append(separators[index].orderPrefix)
-                        parent.keys.append(separators[index])
+                let parent = BTreeNode<Key, Value>.make(isLeaf: false)
+                for (slot, index) in range.enumerated() {
+                    if slot > 0 {
+                        (parent.summaries + slot - 1).initialize(to: separators[index].orderSummary)
+                        (parent.keys + slot - 1).initialize(to: separators[index])
                     }
-                    parent.children.append(level[index])
-                    parent.childCounts.append(level[index].count)
+                    (parent.children + slot).initialize(to: level[index])
+                    (parent.childCounts + slot).initialize(to: level[index].count)
+                    parent.slotCount = slot + 1
                     parent.count += level[index].count
                 }
                 parents.append(parent)

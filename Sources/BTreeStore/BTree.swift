@@ -15,7 +15,7 @@ package struct BTree<Key: BTreeKey, Value> {
 
     /// An empty tree.
     package init() {
-        root = BTreeNode(isLeaf: true)
+        root = BTreeNode.make(isLeaf: true)
     }
 
     init(root: BTreeNode<Key, Value>) {
@@ -30,12 +30,12 @@ package struct BTree<Key: BTreeKey, Value> {
 
     /// The value stored under `key`, if any.
     package func value(forKey key: Key) -> Value? {
-        let prefix = key.orderPrefix
+        let summary = key.orderSummary
         var node = root
         while !node.isLeaf {
-            node = node.children[node.childIndex(key, prefix: prefix)]
+            node = node.children[node.childIndex(key, summary: summary)]
         }
-        let (index, found) = node.lowerBound(key, prefix: prefix)
+        let (index, found) = node.lowerBound(key, summary: summary)
         return found ? node.values[index] : nil
     }
 
@@ -59,16 +59,14 @@ package struct BTree<Key: BTreeKey, Value> {
         makeRootUnique()
         var inserted = false
         guard let split = root.upsert(
-            key, prefix: key.orderPrefix, onRightSpine: true, inserted: &inserted, create: create, update: update)
+            key, summary: key.orderSummary, onRightSpine: true, inserted: &inserted, create: create, update: update)
         else { return }
-        let newRoot = BTreeNode<Key, Value>(isLeaf: false)
-        newRoot.prefixes.append(split.prefix)
-        newRoot.keys.append(split.separator)
-        newRoot.children.append(root)
-        newRoot.children.append(split.node)
-        newRoot.childCounts.append(root.count)
-        newRoot.childCounts.append(split.node.count)
+        let newRoot = BTreeNode<Key, Value>.make(isLeaf: false)
+        newRoot.children.initialize(to: root)
+        newRoot.childCounts.initialize(to: root.count)
+        newRoot.slotCount = 1
         newRoot.count = root.count + split.node.count
+        newRoot.insertChild(split, at: 1)
         root = newRoot
     }
 
@@ -76,10 +74,10 @@ package struct BTree<Key: BTreeKey, Value> {
     @discardableResult
     package mutating func removeValue(forKey key: Key) -> Value? {
         makeRootUnique()
-        let value = root.remove(key, prefix: key.orderPrefix)
+        let value = root.remove(key, summary: key.orderSummary)
         // A root left with one child (or none) gives way to it, keeping every leaf at one depth.
-        while !root.isLeaf && root.children.count <= 1 {
-            root = root.children.first ?? BTreeNode(isLeaf: true)
+        while !root.isLeaf && root.slotCount <= 1 {
+            root = root.slotCount == 1 ? root.children[0] : BTreeNode.make(isLeaf: true)
         }
         return value
     }
@@ -92,8 +90,8 @@ package struct BTree<Key: BTreeKey, Value> {
         reverse: Bool = false,
         _ body: (Key, Value) -> Bool
     ) {
-        let lowerBound = lower.map { (key: $0, prefix: $0.orderPrefix) }
-        let upperBound = upper.map { (key: $0, prefix: $0.orderPrefix) }
+        let lowerBound = lower.map { (key: $0, summary: $0.orderSummary) }
+        let upperBound = upper.map { (key: $0, summary: $0.orderSummary) }
         if let lower, let upper, Key.compare(lower, upper) >= 0 { return }
         if reverse {
             _ = root.visitDescending(from: upperBound, to: lowerBound, body)
@@ -105,8 +103,8 @@ package struct BTree<Key: BTreeKey, Value> {
     /// The number of entries with `lower <= key < upper` (a nil bound is open).
     /// - Complexity: O(log n).
     package func count(from lower: Key? = nil, to upper: Key? = nil) -> Int {
-        let below = lower.map { root.rank($0, prefix: $0.orderPrefix) } ?? 0
-        let atOrAbove = upper.map { root.rank($0, prefix: $0.orderPrefix) } ?? root.count
+        let below = lower.map { root.rank($0, summary: $0.orderSummary) } ?? 0
+        let atOrAbove = upper.map { root.rank($0, summary: $0.orderSummary) } ?? root.count
         return Swift.max(0, atOrAbove - below)
     }
 
@@ -139,6 +137,6 @@ package struct BTree<Key: BTreeKey, Value> {
 
 // A node is mutated only after `isKnownUniquelyReferenced` proved that the mutating tree holds the
 // sole reference, so a node visible to another thread (through a copied tree) is never mutated;
-// this is the same argument that makes `Array` Sendable.
-extension BTreeNode: @unchecked Sendable where Value: Sendable {}
-extension BTree: Sendable where Value: Sendable {}
+// this is the same argument that makes `Array` Sendable. (`ManagedBuffer`, which a node is, is not
+// Sendable itself, so the claim is made for the tree that owns the nodes.)
+extension BTree: @unchecked Sendable where Value: Sendable {}

@@ -1,13 +1,40 @@
+/// A 128-bit stand-in for a key that orders like the key: what the nodes store inline, so a search
+/// inside a node reads only the node's own memory.
+///
+/// Byte-string keys live in their own heap buffers, and reaching one costs a cache miss; a summary
+/// that decides most comparisons on its own, and every comparison of two short keys, saves those.
+package struct BTreeKeySummary: Equatable, Sendable {
+    /// Compared first.
+    package var high: UInt64
+    /// Compared when `high` ties.
+    package var low: UInt64
+
+    /// A summary.
+    package init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// Three-way comparison of the two words, `high` first.
+    @inline(__always)
+    func order(_ other: BTreeKeySummary) -> Int {
+        if high != other.high { return high < other.high ? -1 : 1 }
+        if low != other.low { return low < other.low ? -1 : 1 }
+        return 0
+    }
+}
+
 /// A key the B+-tree can order.
 ///
-/// Besides a total order, a key offers an `orderPrefix`: a 64-bit summary that the nodes store inline
-/// next to the keys, so that most comparisons during a descent touch only the node's own contiguous
-/// memory. Byte-string keys live in their own heap buffers; without the prefix every comparison of a
-/// binary search would be a cache miss.
+/// Besides a total order, a key offers an `orderSummary` (see `BTreeKeySummary`): when two
+/// summaries differ they give the keys' order, and when they are equal and complete the keys are
+/// equal. Only equal, incomplete summaries make the tree compare the keys themselves.
 package protocol BTreeKey: Sendable {
-    /// A summary such that `a.orderPrefix < b.orderPrefix` implies `a < b`.
-    /// Equal prefixes say nothing; `compare` decides then.
-    var orderPrefix: UInt64 { get }
+    /// A summary such that `a.orderSummary < b.orderSummary` implies `a < b`.
+    var orderSummary: BTreeKeySummary { get }
+
+    /// Whether two keys with this same summary are necessarily equal.
+    static func summaryIsComplete(_ summary: BTreeKeySummary) -> Bool
 
     /// Three-way comparison: negative if `lhs < rhs`, zero if equal, positive if `lhs > rhs`.
     static func compare(_ lhs: Self, _ rhs: Self) -> Int
@@ -15,19 +42,39 @@ package protocol BTreeKey: Sendable {
 
 /// Byte strings order like Go's `bytes.Compare`, the order of etcd's key space.
 extension Array: BTreeKey where Element == UInt8 {
-    /// The first eight bytes, big-endian, zero-padded.
-    package var orderPrefix: UInt64 {
+    /// Bytes 0-7 big-endian in `high`; bytes 8-14 big-endian then the length (capped at 16) in
+    /// `low`, the missing bytes of a shorter key read as zero.
+    ///
+    /// Zero padding alone would tie "a" with "a\0"; the length byte breaks the tie the way
+    /// `bytes.Compare` does (a proper prefix sorts first), and makes the summary of a key of up to
+    /// 15 bytes a complete description of it.
+    package var orderSummary: BTreeKeySummary {
         withUnsafeBufferPointer { buffer in
-            if buffer.count >= 8 {
-                return UnsafeRawPointer(buffer.baseAddress!).loadUnaligned(as: UInt64.self).bigEndian
+            let count = buffer.count
+            if count >= 16 {
+                let raw = UnsafeRawPointer(buffer.baseAddress!)
+                let high = raw.loadUnaligned(as: UInt64.self).bigEndian
+                let low = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian
+                return BTreeKeySummary(high: high, low: low & ~0xFF | 16)
             }
-            var prefix: UInt64 = 0
-            for index in 0..<8 {
-                prefix <<= 8
-                if index < buffer.count { prefix |= UInt64(buffer[index]) }
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            if count >= 8 {
+                high = UnsafeRawPointer(buffer.baseAddress!).loadUnaligned(as: UInt64.self).bigEndian
+            } else {
+                for index in 0..<8 { high = high << 8 | (index < count ? UInt64(buffer[index]) : 0) }
             }
-            return prefix
+            for index in 8..<15 {
+                low = low << 8 | (index < count ? UInt64(buffer[index]) : 0)
+            }
+            return BTreeKeySummary(high: high, low: low << 8 | UInt64(count))
         }
+    }
+
+    /// Complete when the length byte says the key has at most 15 bytes.
+    @inline(__always)
+    package static func summaryIsComplete(_ summary: BTreeKeySummary) -> Bool {
+        summary.low & 0xFF < 16
     }
 
     /// Lexicographic byte comparison, eight bytes at a time.

@@ -1,7 +1,7 @@
 /// The right half of a node that overflowed, to be linked into the parent.
 struct BTreeSplit<Key: BTreeKey, Value> {
-    /// `orderPrefix` of `separator`.
-    var prefix: UInt64
+    /// `orderSummary` of `separator`.
+    var summary: BTreeKeySummary
     /// The smallest key of `node`'s subtree.
     var separator: Key
     /// The new right sibling.
@@ -18,32 +18,34 @@ extension BTreeNode {
     /// - Returns: the right half if this node overflowed.
     func upsert(
         _ key: Key,
-        prefix: UInt64,
+        summary: BTreeKeySummary,
         onRightSpine: Bool,
         inserted: inout Bool,
         create: () -> Value,
         update: (inout Value) -> Void
     ) -> BTreeSplit<Key, Value>? {
         if isLeaf {
-            let (index, found) = lowerBound(key, prefix: prefix)
+            let (index, found) = lowerBound(key, summary: summary)
             if found {
                 update(&values[index])
                 return nil
             }
-            prefixes.insert(prefix, at: index)
-            keys.insert(key, at: index)
-            values.insert(create(), at: index)
+            let slots = slotCount
+            insertSlot(summaries, count: slots, at: index, summary)
+            insertSlot(keys, count: slots, at: index, key)
+            insertSlot(values, count: slots, at: index, create())
+            slotCount = slots + 1
             count += 1
             inserted = true
-            guard keys.count > BTreeLayout.maximumLeafCount else { return nil }
-            return splitLeaf(appending: onRightSpine && index == keys.count - 1)
+            guard slots + 1 > BTreeLayout.maximumLeafCount else { return nil }
+            return splitLeaf(appending: onRightSpine && index == slots)
         }
-        let index = childIndex(key, prefix: prefix)
+        let index = childIndex(key, summary: summary)
         makeChildUnique(index)
         let child = children[index]
-        let lastChild = index == children.count - 1
+        let lastChild = index == slotCount - 1
         let split = child.upsert(
-            key, prefix: prefix, onRightSpine: onRightSpine && lastChild,
+            key, summary: summary, onRightSpine: onRightSpine && lastChild,
             inserted: &inserted, create: create, update: update)
         if inserted {
             count += 1
@@ -51,45 +53,57 @@ extension BTreeNode {
         }
         guard let split else { return nil }
         childCounts[index] = child.count
-        prefixes.insert(split.prefix, at: index)
-        keys.insert(split.separator, at: index)
-        children.insert(split.node, at: index + 1)
-        childCounts.insert(split.node.count, at: index + 1)
-        guard children.count > BTreeLayout.maximumChildCount else { return nil }
+        insertChild(split, at: index + 1)
+        guard slotCount > BTreeLayout.maximumChildCount else { return nil }
         return splitInner(appending: onRightSpine && lastChild)
+    }
+
+    /// Inner nodes: links `split.node` as child `index`, with `split.separator` before it. The
+    /// entries are already counted in this subtree.
+    func insertChild(_ split: BTreeSplit<Key, Value>, at index: Int) {
+        let slots = slotCount
+        insertSlot(summaries, count: slots - 1, at: index - 1, split.summary)
+        insertSlot(keys, count: slots - 1, at: index - 1, split.separator)
+        insertSlot(children, count: slots, at: index, split.node)
+        insertSlot(childCounts, count: slots, at: index, split.node.count)
+        slotCount = slots + 1
     }
 
     /// Moves the upper part of an overfull leaf into a new right sibling.
     private func splitLeaf(appending: Bool) -> BTreeSplit<Key, Value> {
-        let middle = appending ? keys.count - 1 : keys.count / 2
-        let right = BTreeNode(isLeaf: true)
-        right.prefixes.append(contentsOf: prefixes[middle...])
-        right.keys.append(contentsOf: keys[middle...])
-        right.values.append(contentsOf: values[middle...])
-        prefixes.removeSubrange(middle...)
-        keys.removeSubrange(middle...)
-        values.removeSubrange(middle...)
-        right.count = right.keys.count
-        count = keys.count
-        return BTreeSplit(prefix: right.prefixes[0], separator: right.keys[0], node: right)
+        let slots = slotCount
+        let middle = appending ? slots - 1 : slots / 2
+        let moved = slots - middle
+        let right = BTreeNode.make(isLeaf: true)
+        right.summaries.moveInitialize(from: summaries + middle, count: moved)
+        right.keys.moveInitialize(from: keys + middle, count: moved)
+        right.values.moveInitialize(from: values + middle, count: moved)
+        right.slotCount = moved
+        right.count = moved
+        slotCount = middle
+        count = middle
+        return BTreeSplit(summary: right.summaries[0], separator: right.keys[0], node: right)
     }
 
     /// Moves the upper children of an overfull inner node into a new right sibling; the separator
     /// between the halves moves up to the parent.
     private func splitInner(appending: Bool) -> BTreeSplit<Key, Value> {
-        let middle = appending ? children.count - 1 : children.count / 2
-        let right = BTreeNode(isLeaf: false)
-        let split = BTreeSplit(prefix: prefixes[middle - 1], separator: keys[middle - 1], node: right)
-        right.prefixes.append(contentsOf: prefixes[middle...])
-        right.keys.append(contentsOf: keys[middle...])
-        right.children.append(contentsOf: children[middle...])
-        right.childCounts.append(contentsOf: childCounts[middle...])
-        prefixes.removeSubrange((middle - 1)...)
-        keys.removeSubrange((middle - 1)...)
-        children.removeSubrange(middle...)
-        childCounts.removeSubrange(middle...)
-        right.count = right.childCounts.reduce(0, +)
-        count -= right.count
+        let slots = slotCount
+        let middle = appending ? slots - 1 : slots / 2
+        let right = BTreeNode.make(isLeaf: false)
+        // Separators middle..<slots-1 go right; separator middle-1 goes up.
+        let movedSeparators = slots - 1 - middle
+        right.summaries.moveInitialize(from: summaries + middle, count: movedSeparators)
+        right.keys.moveInitialize(from: keys + middle, count: movedSeparators)
+        right.children.moveInitialize(from: children + middle, count: slots - middle)
+        right.childCounts.moveInitialize(from: childCounts + middle, count: slots - middle)
+        let split = BTreeSplit(summary: summaries[middle - 1], separator: (keys + middle - 1).move(), node: right)
+        right.slotCount = slots - middle
+        var rightCount = 0
+        for index in 0..<right.slotCount { rightCount += right.childCounts[index] }
+        right.count = rightCount
+        slotCount = middle
+        count -= rightCount
         return split
     }
 }

@@ -1,46 +1,49 @@
 extension BTreeNode {
     /// Removes `key` from this subtree and returns its value, rebalancing children that became
     /// underfull. This node itself may be left underfull; its parent rebalances it.
-    func remove(_ key: Key, prefix: UInt64) -> Value? {
+    func remove(_ key: Key, summary: BTreeKeySummary) -> Value? {
         if isLeaf {
-            let (index, found) = lowerBound(key, prefix: prefix)
+            let (index, found) = lowerBound(key, summary: summary)
             guard found else { return nil }
-            prefixes.remove(at: index)
-            keys.remove(at: index)
+            let slots = slotCount
+            _ = removeSlot(summaries, count: slots, at: index)
+            _ = removeSlot(keys, count: slots, at: index)
+            let value = removeSlot(values, count: slots, at: index)
+            slotCount = slots - 1
             count -= 1
-            return values.remove(at: index)
+            return value
         }
-        let index = childIndex(key, prefix: prefix)
+        let index = childIndex(key, summary: summary)
         makeChildUnique(index)
-        guard let value = children[index].remove(key, prefix: prefix) else { return nil }
+        guard let value = children[index].remove(key, summary: summary) else { return nil }
         count -= 1
         childCounts[index] -= 1
         rebalanceChild(at: index)
         return value
     }
 
-    /// Restores the fill of `children[index]` after a removal: drops it when empty (only right-spine
+    /// Restores the fill of child `index` after a removal: drops it when empty (only right-spine
     /// nodes get there), otherwise borrows one entry from a sibling that can spare one, otherwise
     /// merges with that sibling.
     private func rebalanceChild(at index: Int) {
         let child = children[index]
         if child.count == 0 {
-            children.remove(at: index)
-            childCounts.remove(at: index)
-            let separator = index > 0 ? index - 1 : 0
-            if separator < keys.count {
-                prefixes.remove(at: separator)
-                keys.remove(at: separator)
+            let slots = slotCount
+            _ = removeSlot(children, count: slots, at: index)
+            _ = removeSlot(childCounts, count: slots, at: index)
+            if slots > 1 {
+                let separator = index > 0 ? index - 1 : 0
+                _ = removeSlot(summaries, count: slots - 1, at: separator)
+                _ = removeSlot(keys, count: slots - 1, at: separator)
             }
+            slotCount = slots - 1
             return
         }
-        guard child.isUnderfull, children.count > 1 else { return }
+        guard child.isUnderfull, slotCount > 1 else { return }
         let siblingIndex = index > 0 ? index - 1 : index + 1
         makeChildUnique(siblingIndex)
         let sibling = children[siblingIndex]
-        let canLend = sibling.isLeaf
-            ? sibling.keys.count > BTreeLayout.minimumLeafCount
-            : sibling.children.count > BTreeLayout.minimumChildCount
+        let canLend = sibling.slotCount > (sibling.isLeaf ? BTreeLayout.minimumLeafCount : BTreeLayout.minimumChildCount)
         if canLend {
             if siblingIndex < index {
                 borrowFromLeft(into: index)
@@ -52,79 +55,100 @@ extension BTreeNode {
         }
     }
 
-    /// Moves the last entry of `children[index - 1]` to the front of `children[index]`.
+    /// Moves the last entry of child `index - 1` to the front of child `index`.
     private func borrowFromLeft(into index: Int) {
         let left = children[index - 1]
         let child = children[index]
+        let leftSlots = left.slotCount
+        let childSlots = child.slotCount
         let moved: Int
         if child.isLeaf {
-            child.prefixes.insert(left.prefixes.removeLast(), at: 0)
-            child.keys.insert(left.keys.removeLast(), at: 0)
-            child.values.insert(left.values.removeLast(), at: 0)
-            prefixes[index - 1] = child.prefixes[0]
+            insertSlot(child.summaries, count: childSlots, at: 0, (left.summaries + leftSlots - 1).move())
+            insertSlot(child.keys, count: childSlots, at: 0, (left.keys + leftSlots - 1).move())
+            insertSlot(child.values, count: childSlots, at: 0, (left.values + leftSlots - 1).move())
+            summaries[index - 1] = child.summaries[0]
             keys[index - 1] = child.keys[0]
             moved = 1
         } else {
-            child.prefixes.insert(prefixes[index - 1], at: 0)
-            child.keys.insert(keys[index - 1], at: 0)
-            prefixes[index - 1] = left.prefixes.removeLast()
-            keys[index - 1] = left.keys.removeLast()
-            child.children.insert(left.children.removeLast(), at: 0)
-            moved = left.childCounts.removeLast()
-            child.childCounts.insert(moved, at: 0)
+            // The parent's separator moves down in front of the child's; the left sibling's last
+            // separator moves up in its place.
+            insertSlot(child.summaries, count: childSlots - 1, at: 0, summaries[index - 1])
+            insertSlot(child.keys, count: childSlots - 1, at: 0, (keys + index - 1).move())
+            summaries[index - 1] = left.summaries[leftSlots - 2]
+            (keys + index - 1).initialize(to: (left.keys + leftSlots - 2).move())
+            insertSlot(child.children, count: childSlots, at: 0, (left.children + leftSlots - 1).move())
+            moved = left.childCounts[leftSlots - 1]
+            insertSlot(child.childCounts, count: childSlots, at: 0, moved)
         }
+        left.slotCount = leftSlots - 1
+        child.slotCount = childSlots + 1
         left.count -= moved
         child.count += moved
         childCounts[index - 1] = left.count
         childCounts[index] = child.count
     }
 
-    /// Moves the first entry of `children[index + 1]` to the end of `children[index]`.
+    /// Moves the first entry of child `index + 1` to the end of child `index`.
     private func borrowFromRight(into index: Int) {
         let right = children[index + 1]
         let child = children[index]
+        let rightSlots = right.slotCount
+        let childSlots = child.slotCount
         let moved: Int
         if child.isLeaf {
-            child.prefixes.append(right.prefixes.removeFirst())
-            child.keys.append(right.keys.removeFirst())
-            child.values.append(right.values.removeFirst())
-            prefixes[index] = right.prefixes[0]
+            (child.summaries + childSlots).initialize(to: removeSlot(right.summaries, count: rightSlots, at: 0))
+            (child.keys + childSlots).initialize(to: removeSlot(right.keys, count: rightSlots, at: 0))
+            (child.values + childSlots).initialize(to: removeSlot(right.values, count: rightSlots, at: 0))
+            summaries[index] = right.summaries[0]
             keys[index] = right.keys[0]
             moved = 1
         } else {
-            child.prefixes.append(prefixes[index])
-            child.keys.append(keys[index])
-            prefixes[index] = right.prefixes.removeFirst()
-            keys[index] = right.keys.removeFirst()
-            child.children.append(right.children.removeFirst())
-            moved = right.childCounts.removeFirst()
-            child.childCounts.append(moved)
+            (child.summaries + childSlots - 1).initialize(to: summaries[index])
+            (child.keys + childSlots - 1).initialize(to: (keys + index).move())
+            summaries[index] = removeSlot(right.summaries, count: rightSlots - 1, at: 0)
+            (keys + index).initialize(to: removeSlot(right.keys, count: rightSlots - 1, at: 0))
+            (child.children + childSlots).initialize(to: removeSlot(right.children, count: rightSlots, at: 0))
+            moved = removeSlot(right.childCounts, count: rightSlots, at: 0)
+            (child.childCounts + childSlots).initialize(to: moved)
         }
+        right.slotCount = rightSlots - 1
+        child.slotCount = childSlots + 1
         right.count -= moved
         child.count += moved
         childCounts[index + 1] = right.count
         childCounts[index] = child.count
     }
 
-    /// Appends `children[index + 1]` to `children[index]` and drops it; the separator between them
-    /// moves down when they are inner nodes.
+    /// Appends child `index + 1` to child `index` and drops it; the separator between them moves
+    /// down when they are inner nodes.
     private func merge(at index: Int) {
         let left = children[index]
         let right = children[index + 1]
-        if !left.isLeaf {
-            left.prefixes.append(prefixes[index])
-            left.keys.append(keys[index])
+        let slots = slotCount
+        let separatorSummary = removeSlot(summaries, count: slots - 1, at: index)
+        let separator = removeSlot(keys, count: slots - 1, at: index)
+        let leftSlots = left.slotCount
+        let rightSlots = right.slotCount
+        if left.isLeaf {
+            (left.summaries + leftSlots).moveInitialize(from: right.summaries, count: rightSlots)
+            (left.keys + leftSlots).moveInitialize(from: right.keys, count: rightSlots)
+            (left.values + leftSlots).moveInitialize(from: right.values, count: rightSlots)
+        } else {
+            (left.summaries + leftSlots - 1).initialize(to: separatorSummary)
+            (left.keys + leftSlots - 1).initialize(to: separator)
+            (left.summaries + leftSlots).moveInitialize(from: right.summaries, count: rightSlots - 1)
+            (left.keys + leftSlots).moveInitialize(from: right.keys, count: rightSlots - 1)
+            (left.children + leftSlots).moveInitialize(from: right.children, count: rightSlots)
+            (left.childCounts + leftSlots).moveInitialize(from: right.childCounts, count: rightSlots)
         }
-        left.prefixes.append(contentsOf: right.prefixes)
-        left.keys.append(contentsOf: right.keys)
-        left.values.append(contentsOf: right.values)
-        left.children.append(contentsOf: right.children)
-        left.childCounts.append(contentsOf: right.childCounts)
+        left.slotCount = leftSlots + rightSlots
         left.count += right.count
-        prefixes.remove(at: index)
-        keys.remove(at: index)
-        children.remove(at: index + 1)
-        childCounts.remove(at: index + 1)
+        // Everything moved out: the emptied node must not deinitialize it again.
+        right.slotCount = 0
+        right.count = 0
+        _ = removeSlot(children, count: slots, at: index + 1)
+        _ = removeSlot(childCounts, count: slots, at: index + 1)
+        slotCount = slots - 1
         childCounts[index] = left.count
     }
 }

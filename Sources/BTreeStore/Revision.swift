@@ -39,8 +39,14 @@ package struct Revision: Hashable, Comparable, Sendable, CustomStringConvertible
 }
 
 extension Revision: BTreeKey {
-    /// `main` with its sign bit flipped, so unsigned order is signed order.
-    package var orderPrefix: UInt64 { UInt64(bitPattern: main) ^ (1 << 63) }
+    /// `main` and `sub` with their sign bits flipped, so unsigned order is signed order: the
+    /// whole revision, so a search never needs `compare`.
+    package var orderSummary: BTreeKeySummary {
+        BTreeKeySummary(high: UInt64(bitPattern: main) ^ (1 << 63), low: UInt64(bitPattern: sub) ^ (1 << 63))
+    }
+
+    /// Always: the summary is the revision.
+    package static func summaryIsComplete(_ summary: BTreeKeySummary) -> Bool { true }
 
     /// Three-way comparison in revision order.
     package static func compare(_ lhs: Revision, _ rhs: Revision) -> Int {

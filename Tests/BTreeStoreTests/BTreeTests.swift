@@ -13,7 +13,16 @@ struct BTreeTests {
         #expect([UInt8].compare([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8]) > 0)
         #expect([UInt8].compare([1, 2, 3, 4, 5, 6, 7, 9], [1, 2, 3, 4, 5, 6, 7, 8, 0]) > 0)
         #expect([UInt8].compare([0xFF], [0x00, 0xFF]) > 0)
-        #expect([UInt8]([0x61]).orderPrefix < [UInt8]([0x61, 0]).orderPrefix + 1)
+        // Summaries order like the keys and tell short keys apart by length.
+        let keys: [[UInt8]] = [[], [0], [0, 0], [0x61], [0x61, 0], Array(repeating: 0x61, count: 15),
+                               Array(repeating: 0x61, count: 16), Array(repeating: 0x61, count: 17), [0x62]]
+        for (lower, upper) in zip(keys, keys.dropFirst()) {
+            #expect([UInt8].compare(lower, upper) < 0)
+            #expect(lower.orderSummary.order(upper.orderSummary) < 0
+                || (lower.orderSummary == upper.orderSummary && ![UInt8].summaryIsComplete(lower.orderSummary)))
+        }
+        #expect([UInt8].summaryIsComplete(Array(repeating: 0x61, count: 15).orderSummary))
+        #expect(![UInt8].summaryIsComplete(Array(repeating: 0x61, count: 16).orderSummary))
     }
 
     @Test func sequentialFillIsDense() throws {
@@ -22,7 +31,7 @@ struct BTreeTests {
         try tree.checkInvariants()
         var leaves = 0
         func countLeaves(_ node: BTreeNode<[UInt8], Int>) {
-            if node.isLeaf { leaves += 1 } else { node.children.forEach(countLeaves) }
+            if node.isLeaf { leaves += 1 } else { (0..<node.slotCount).forEach { countLeaves(node.children[$0]) } }
         }
         countLeaves(tree.root)
         // Appends split full-left, so all but the last leaf are full.
