@@ -101,14 +101,7 @@ print("== MVCCStore: \(keyCount) puts of 8-byte keys, \(valueSize)-byte values (
 do {
     let store = try storePuts(order: Array(0..<keyCount), batchSize: 1000, label: "sequential keys")
     let view = store.readViews.current()
-    let (found, getTime) = try measure {
-        var found = 0
-        // As the server does: a fresh key per request (decoded from it), a Range of that key.
-        for number in shuffledNumbers where try !view.range(RangeRequest(key: key(number))).kvs.isEmpty {
-            found += 1
-        }
-        return found
-    }
+    let (found, getTime) = try measure { try BTreeBenchmark.pointReads(shuffledNumbers, view: view) }
     print("  point read (Range of one key)          ", rate(keyCount, getTime), found == keyCount ? "" : "MISSING")
     var countRequest = RangeRequest(key: [0], rangeEnd: [0])
     countRequest.countOnly = true
