@@ -31,20 +31,7 @@ enum ClusterTimings {
                                  directory: TemporaryDirectory) async throws -> (seconds: Double, member: EtcdMember) {
         let endpoints = cluster.members.map(\.clientEndpoint)
         let clients = try (0..<8).map { _ in try EtcdClient(endpoints: endpoints) }
-        let value = Data(repeating: UInt8(ascii: "v"), count: valueSize)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (worker, client) in clients.enumerated() {
-                group.addTask {
-                    var start = worker * 100
-                    while start < keys {
-                        let puts = (start..<min(start + 100, keys)).map { TxnOperation.put(String(format: "catch-up/%08d", $0), value) }
-                        _ = try await client.txn(Txn(then: puts))
-                        start += 100 * clients.count
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await load(keys: keys, valueSize: valueSize, prefix: "catch-up", clients: clients)
         let (_, leaderIndex) = try await currentLeader(cluster.members)
         let target = try await clients[0].status(endpoint: leaderIndex).raftIndex
         let ports = try FreePorts.allocate(2)
@@ -83,6 +70,51 @@ enum ClusterTimings {
         }
         await member.stop()
         throw TestSupportError.timedOut("the new member to catch up to index \(target)")
+    }
+
+    /// Loads `keys` keys of `valueSize` bytes into a one-member cluster (transactions of 100
+    /// puts), then returns the server's resident memory, and the seconds from restarting it (after
+    /// SIGTERM) until `/health` reports it healthy, which takes a read through Raft on both servers.
+    /// The returned member is the restarted process, still running.
+    static func datasetRestart(_ cluster: EtcdCluster, keys: Int, valueSize: Int) async throws
+        -> (residentKilobytes: Int, restartSeconds: Double, member: EtcdMember)
+    {
+        let member = cluster.members[0]
+        let clients = try (0..<8).map { _ in try EtcdClient(endpoints: [member.clientEndpoint]) }
+        try await load(keys: keys, valueSize: valueSize, prefix: "dataset", clients: clients)
+        for client in clients { await client.close() }
+        let resident = residentKilobytes(pid: member.process.pid)
+        await member.stop()
+        let started = ContinuousClock.now
+        let restarted = try member.relaunched()
+        while ContinuousClock.now - started < .seconds(300) {
+            if let response = try? HTTPProbe.get(port: restarted.clientPort, path: "/health"),
+               response.status == 200, response.body.contains("\"health\":\"true\"") {
+                return (resident, seconds(ContinuousClock.now - started), restarted)
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await restarted.stop()
+        throw TestSupportError.timedOut("the restarted member to serve")
+    }
+
+    /// Writes keys `<prefix>/00000000`... with `valueSize`-byte values, 100 per transaction, the
+    /// transactions spread over `clients` running concurrently.
+    private static func load(keys: Int, valueSize: Int, prefix: String, clients: [EtcdClient]) async throws {
+        let value = Data(repeating: UInt8(ascii: "v"), count: valueSize)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (worker, client) in clients.enumerated() {
+                group.addTask {
+                    var start = worker * 100
+                    while start < keys {
+                        let puts = (start..<min(start + 100, keys)).map { TxnOperation.put(String(format: "\(prefix)/%08d", $0), value) }
+                        _ = try await client.txn(Txn(then: puts))
+                        start += 100 * clients.count
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     private static func currentLeader(_ members: [EtcdMember]) async throws -> (id: UInt64, index: Int) {

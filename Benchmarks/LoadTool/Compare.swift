@@ -16,6 +16,8 @@ struct Compare: AsyncParsableCommand {
     @Option(help: "Only workloads whose name contains this.") var only: String?
     @Option(help: "With several members: keys (256 bytes each) loaded before a new member joins, to time its catch-up (0: skip).")
     var catchUpKeys = 0
+    @Option(help: "With one member: keys (256 bytes each) loaded after the suite, to report the server's RSS holding them and the time to serve again after a restart (0: skip).")
+    var datasetKeys = 0
 
     struct Workload {
         var name: String
@@ -73,6 +75,8 @@ struct Compare: AsyncParsableCommand {
 
     var catchUpName: String { "new member catches up on \(catchUpKeys) keys (lower is better)" }
     var electionName: String { "new leader after SIGKILL of the leader (lower is better)" }
+    var datasetMemoryName: String { "server RSS holding \(datasetKeys) more 256-byte values (lower is better)" }
+    var restartName: String { "restart to serving with \(datasetKeys) keys (lower is better)" }
 
     func run() async throws {
         let directory = try TemporaryDirectory(prefix: "etcd-compare")
@@ -96,6 +100,17 @@ struct Compare: AsyncParsableCommand {
                 }
                 let memory = cluster.members.map { residentKilobytes(pid: $0.process.pid) }.max() ?? 0
                 if label == "ours" { rss.ours = max(rss.ours, memory) } else { rss.reference = max(rss.reference, memory) }
+                var restartedMember: EtcdMember?
+                if members == 1 && datasetKeys > 0 {
+                    let dataset = try await ClusterTimings.datasetRestart(cluster, keys: datasetKeys, valueSize: 256)
+                    restartedMember = dataset.member
+                    for (name, value) in [(datasetMemoryName, Double(dataset.residentKilobytes) / 1024),
+                                          (restartName, dataset.restartSeconds)] {
+                        if label == "ours" { results[name, default: ([], [])].ours.append(value) }
+                        else { results[name, default: ([], [])].reference.append(value) }
+                        FileHandle.standardError.write(Data("round \(round) \(label) \(name): \(String(format: "%.2f", value))\n".utf8))
+                    }
+                }
                 if members > 1 {
                     var timings: [(String, Double)] = []
                     var added: EtcdMember?
@@ -114,6 +129,7 @@ struct Compare: AsyncParsableCommand {
                         FileHandle.standardError.write(Data("round \(round) \(label) \(name): \(String(format: "%.2f", value)) s\n".utf8))
                     }
                 }
+                await restartedMember?.stop()
                 await cluster.stop()
                 clusterDirectory.remove()
             }
@@ -122,7 +138,8 @@ struct Compare: AsyncParsableCommand {
         print("| load (\(members) member\(members > 1 ? "s" : ""), median of \(rounds)) | ours | etcd 3.4 | ratio |")
         print("|---|---|---|---|")
         let timings = members > 1 ? (catchUpKeys > 0 ? [catchUpName, electionName] : [electionName]) : []
-        for (name, unit) in suite.map({ ($0.name, $0.unit) }) + timings.map({ ($0, "s") }) {
+        let dataset = members == 1 && datasetKeys > 0 ? [(datasetMemoryName, "MiB"), (restartName, "s")] : []
+        for (name, unit) in suite.map({ ($0.name, $0.unit) }) + timings.map({ ($0, "s") }) + dataset {
             guard let figures = results[name] else { continue }
             let oursMedian = median(figures.ours), referenceMedian = median(figures.reference)
             // Always ours ÷ etcd: above 1 is better for rates, below 1 is better for latencies.

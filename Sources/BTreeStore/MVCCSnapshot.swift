@@ -68,28 +68,49 @@ extension MVCCStore {
     }
 
     private static func state(importing snapshot: MVCCSnapshot) -> StoreState {
-        var latest: [[UInt8]: KeyIndex] = [:]
+        // Each key's latest entry, in order of first appearance.
+        var slots: [HashedBytes: Int] = [:]
+        slots.reserveCapacity(snapshot.records.count)
+        var keys: [[UInt8]] = []
+        var latest: [KeyIndex] = []
         var history: [(Revision, RevisionRecord)] = []
         history.reserveCapacity(snapshot.records.count)
         for record in snapshot.records {
             precondition(record.revision.main <= snapshot.currentRevision, "snapshot record after its revision")
             let kv = record.kv
-            let previous = latest[kv.key]?.modification ?? .none
+            let key = HashedBytes(kv.key)
+            let slot = slots[key, default: keys.count]
+            let previous = slot < keys.count ? latest[slot].modification : .none
             let version = record.isTombstone ? 0 : kv.version
             history.append((record.revision, RevisionRecord(
                 key: kv.key, value: record.isTombstone ? [] : kv.value,
                 createRevision: record.isTombstone ? 0 : kv.createRevision, version: version,
                 lease: record.isTombstone ? 0 : kv.lease, previous: previous)))
-            latest[kv.key] = KeyIndex(
+            let entry = KeyIndex(
                 modification: record.revision, createRevision: record.isTombstone ? 0 : kv.createRevision,
                 version: version, lease: record.isTombstone ? 0 : kv.lease,
                 value: record.isTombstone ? [] : kv.value)
+            if slot < keys.count {
+                latest[slot] = entry
+            } else {
+                slots[key] = slot
+                keys.append(kv.key)
+                latest.append(entry)
+            }
         }
-        let byKey = latest.sorted { [UInt8].compare($0.key, $1.key) < 0 }
+        // Sorting small plain values (the summary and a slot) moves no reference-counted data, and
+        // most keys differ in their summaries, so the bytes are compared only on ties.
+        var order = keys.indices.map { (summary: keys[$0].orderSummary, slot: $0) }
+        order.sort { lhs, rhs in
+            let result = lhs.summary.order(rhs.summary)
+            return result != 0 ? result < 0 : [UInt8].compare(keys[lhs.slot], keys[rhs.slot]) < 0
+        }
         var state = StoreState()
         state.history = BTree(sortedEntries: history)
-        state.live = BTree(sortedEntries: byKey.lazy.filter { $0.value.version != 0 }.map { ($0.key, $0.value) })
-        state.tombstoned = BTree(sortedEntries: byKey.lazy.filter { $0.value.version == 0 }.map { ($0.key, $0.value) })
+        state.live = BTree(sortedEntries: order.lazy.filter { latest[$0.slot].version != 0 }
+            .map { (keys[$0.slot], latest[$0.slot]) })
+        state.tombstoned = BTree(sortedEntries: order.lazy.filter { latest[$0.slot].version == 0 }
+            .map { (keys[$0.slot], latest[$0.slot]) })
         state.currentRevision = snapshot.currentRevision
         state.compactRevision = snapshot.compactRevision
         state.historyBytes = snapshot.records.reduce(0) { total, record in

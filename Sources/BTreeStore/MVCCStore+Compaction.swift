@@ -14,10 +14,10 @@ extension MVCCStore {
         if revision > state.currentRevision { throw .futureRevision }
         state.compactRevision = revision
         // Newest first, the first record seen of each key is its latest at or below `revision`.
-        var seen = Set<[UInt8]>()
+        var seen = Set<HashedBytes>()
         var removed: [Revision] = []
         state.history.forEach(to: Revision(main: revision + 1), reverse: true) { recordRevision, record in
-            if !seen.insert(record.key).inserted || record.isTombstone {
+            if !seen.insert(HashedBytes(record.key)).inserted || record.isTombstone {
                 removed.append(recordRevision)
                 state.historyBytes -= StoreState.recordBytes(key: record.key.count, value: record.value.count)
             }

@@ -58,7 +58,7 @@ package enum TxnValidation {
     /// branch that may run together with it writes, or that a deletion at the same or an outer
     /// level covers. Returns the puts and deletions for the enclosing level.
     private static func checkIntervals(_ ops: [RequestOp]) throws(MVCCError)
-        -> (puts: Set<[UInt8]>, deletions: [DeletedInterval])
+        -> (puts: Set<HashedBytes>, deletions: [DeletedInterval])
     {
         var deletions: [DeletedInterval] = []
         for case .deleteRange(let delete) in ops {
@@ -66,25 +66,26 @@ package enum TxnValidation {
         }
         func deleted(_ key: [UInt8]) -> Bool { deletions.contains { $0.contains(key) } }
 
-        var puts: Set<[UInt8]> = []
+        var puts: Set<HashedBytes> = []
         for case .txn(let nested) in ops {
             let (putsThen, deletionsThen) = try checkIntervals(nested.success)
             let (putsElse, deletionsElse) = try checkIntervals(nested.failure)
             for key in putsThen {
-                if puts.contains(key) || deleted(key) { throw .duplicateKey }
+                if puts.contains(key) || deleted(key.bytes) { throw .duplicateKey }
                 puts.insert(key)
             }
             for key in putsElse {
                 // The same key in both branches is fine: only one branch runs.
                 if puts.contains(key) && !putsThen.contains(key) { throw .duplicateKey }
-                if deleted(key) { throw .duplicateKey }
+                if deleted(key.bytes) { throw .duplicateKey }
                 puts.insert(key)
             }
             deletions += deletionsThen + deletionsElse
         }
         for case .put(let put) in ops {
-            if puts.contains(put.key) || deleted(put.key) { throw .duplicateKey }
-            puts.insert(put.key)
+            let key = HashedBytes(put.key)
+            if puts.contains(key) || deleted(put.key) { throw .duplicateKey }
+            puts.insert(key)
         }
         return (puts, deletions)
     }

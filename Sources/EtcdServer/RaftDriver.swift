@@ -111,6 +111,13 @@ package final class RaftDriver: @unchecked Sendable {
     private var appliedIndex: UInt64
     private var snapshotIndex: UInt64
     private var snapshotInFlight = false
+    /// Bytes of entries applied since the last snapshot began. A restart rebuilds the store from
+    /// the newest snapshot and replays the entries after it, so besides etcd's entry count
+    /// (`--snapshot-count`) a snapshot is also taken once this many bytes would be replayed: etcd
+    /// needs no such bound, its store being on disk, but ours is rebuilt, and 10,000 transactions
+    /// of 100 puts would otherwise mean a million puts to replay.
+    private var appliedBytesSinceSnapshot = 0
+    private static let snapshotBytes = 64 << 20
     private var snapshotWaiters: [CheckedContinuation<String, any Error>] = []
     /// A defragmentation asked for the WAL before the next snapshot to be released.
     private var compactWALAfterSnapshot = false
@@ -435,7 +442,8 @@ package final class RaftDriver: @unchecked Sendable {
             transfers.remove(at: index)
             transfer.continuation.resume(throwing: ServerError.timeout)
         }
-        if snapshotCount > 0 && appliedIndex - snapshotIndex >= snapshotCount && !snapshotInFlight {
+        if snapshotCount > 0 && !snapshotInFlight
+            && (appliedIndex - snapshotIndex >= snapshotCount || appliedBytesSinceSnapshot >= Self.snapshotBytes) {
             startSnapshot()
         }
     }
@@ -586,6 +594,7 @@ package final class RaftDriver: @unchecked Sendable {
                 switch entry.type {
                 case .normal:
                     guard !entry.data.isEmpty else { continue }
+                    appliedBytesSinceSnapshot += entry.data.count
                     let decoded: (id: UInt64, request: InternalRequest)
                     do {
                         decoded = try InternalRequest.decode(entry.data)
@@ -777,6 +786,7 @@ package final class RaftDriver: @unchecked Sendable {
         let waiters = snapshotWaiters
         snapshotWaiters = []
         snapshotInFlight = true
+        appliedBytesSinceSnapshot = 0
         let index = appliedIndex
         let term = (try? storage.term(at: index)) ?? status.term
         let view = applier.store.readView
