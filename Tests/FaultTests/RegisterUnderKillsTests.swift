@@ -65,6 +65,11 @@ import TestSupport
         case killsAndPauses
         /// SIGSTOP of a member that is not the leader, for 4.5 to 5 s (past the clients' 2 s deadline).
         case followerPauses
+        /// Needs a `NetworkLab`: the leader or another member cut off from the rest, one link cut
+        /// (the member between them bridges), a member's packets throttled to 64-512 kbit/s with
+        /// drops past 50-250 ms of queueing, or a kill or pause as above; each held for 1.5 to
+        /// 3 s, then healed.
+        case partitionsAndLinks
     }
 
     struct Run {
@@ -78,8 +83,11 @@ import TestSupport
     /// (and written to the directory when it is not linearizable). Clients know every member and
     /// fail over, or with `pinnedClients` each knows only one.
     static func run(executable: String, seconds: Int, faults kind: Faults, directory: TemporaryDirectory,
-                    environment: [String: String] = [:], pinnedClients: Bool = false) async throws -> Run {
-        var cluster = try await EtcdCluster.start(in: directory, size: 3, executable: executable, environment: environment)
+                    environment: [String: String] = [:], pinnedClients: Bool = false,
+                    lab: NetworkLab? = nil) async throws -> Run {
+        let size = lab?.size ?? 3
+        var cluster = try await EtcdCluster.start(in: directory, size: size, executable: executable,
+                                                  environment: environment, lab: lab)
         let history = History()
         let deadline = ContinuousClock.now + .seconds(seconds)
         let keys = ["r0", "r1", "r2"]
@@ -100,14 +108,36 @@ import TestSupport
         var faults: [String] = []
         while ContinuousClock.now < deadline - .seconds(3) {
             try await Task.sleep(for: .milliseconds(500 + Int(random.next() % 1000)))
-            var victim = Int(random.next() % 3)
+            var victim = Int(random.next() % UInt64(size))
             let leader = await Self.leader(of: cluster, asking: observer)
             switch kind {
-            case .killsAndPauses: if random.next() % 2 == 0, let leader { victim = leader }
-            case .followerPauses: if victim == leader { victim = (victim + 1) % 3 }
+            case .killsAndPauses, .partitionsAndLinks: if random.next() % 2 == 0, let leader { victim = leader }
+            case .followerPauses: if victim == leader { victim = (victim + 1) % size }
             }
             let member = cluster.members[victim]
-            if kind == .followerPauses || random.next() % 3 == 0 {
+            if kind == .partitionsAndLinks, let lab, random.next() % 4 != 0 {
+                let hold = Duration.milliseconds(1500 + Int(random.next() % 1500))
+                switch random.next() % 3 {
+                case 0:
+                    faults.append("isolate \(member.name)\(victim == leader ? " (leader)" : "")")
+                    try lab.isolate(victim)
+                    try await Task.sleep(for: hold)
+                    try lab.heal()
+                case 1:
+                    let other = (victim + 1 + Int(random.next() % UInt64(size - 1))) % size
+                    faults.append("cut \(member.name)-\(cluster.members[other].name)")
+                    try lab.cut(victim, other)
+                    try await Task.sleep(for: hold)
+                    try lab.heal()
+                default:
+                    guard lab.canThrottle else { continue }
+                    let rate = 64 << Int(random.next() % 4), delay = 50 + Int(random.next() % 200)
+                    faults.append("throttle \(member.name) \(rate)kbit \(delay)ms")
+                    try lab.throttle(victim, kilobitsPerSecond: rate, maximumDelayMilliseconds: delay)
+                    try await Task.sleep(for: hold)
+                    try lab.unthrottle(victim)
+                }
+            } else if kind == .followerPauses || random.next() % 3 == 0 {
                 faults.append("pause \(member.name)")
                 member.process.send(SIGSTOP)
                 let pause = kind == .followerPauses ? 4500 + Int(random.next() % 500) : 1500 + Int(random.next() % 1000)
@@ -141,11 +171,12 @@ import TestSupport
                    faults: faults, results: results)
     }
 
-    /// The index of the member the others agree leads, if one answers in time.
-    static func leader(of cluster: EtcdCluster, asking client: EtcdClient) async -> Int? {
+    /// The index of the member the others agree leads, if one answers in time; the view of member
+    /// `excluding` (one cut off from the rest) is not asked.
+    static func leader(of cluster: EtcdCluster, asking client: EtcdClient, excluding: Int? = nil) async -> Int? {
         // One status per member: its own id, and whom it takes for the leader.
         var statuses: [(index: Int, member: UInt64, leader: UInt64)] = []
-        for index in cluster.members.indices {
+        for index in cluster.members.indices where index != excluding {
             if let status = try? await client.status(endpoint: index) {
                 statuses.append((index, status.header.memberID, status.leader))
             }

@@ -23,12 +23,13 @@ public struct EtcdCluster: Sendable {
         peerScheme: String = "http",
         token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
         environment: [String: String] = [:],
+        lab: NetworkLab? = nil,
         timeout: Duration = .seconds(60)
     ) async throws -> EtcdCluster {
         try await start(
             in: directory, names: (1...size).map { "n\($0)" }, executable: executable,
             extraArguments: extraArguments, peerScheme: peerScheme, token: token, environment: environment,
-            timeout: timeout)
+            lab: lab, timeout: timeout)
     }
 
     /// Starts members with the given names. If a member dies while starting (a port chosen as free
@@ -42,16 +43,18 @@ public struct EtcdCluster: Sendable {
         token: (@Sendable (_ peerURLs: [String]) -> String)? = nil,
         clientTLS: EtcdMember.ClientTLS? = nil,
         environment: [String: String] = [:],
+        lab: NetworkLab? = nil,
         timeout: Duration
     ) async throws -> EtcdCluster {
+        // In a lab each member has an address of its own, so every member uses etcd's ports.
+        let hosts = names.indices.map { lab?.address($0) ?? "127.0.0.1" }
         var attempt = 0
         while true {
             attempt += 1
-            let ports = try FreePorts.allocate(2 * names.count)
-            let initialCluster = names.indices
-                .map { "\(names[$0])=\(peerScheme)://127.0.0.1:\(ports[2 * $0 + 1])" }
-                .joined(separator: ",")
-            let peerURLs = names.indices.map { "\(peerScheme)://127.0.0.1:\(ports[2 * $0 + 1])" }
+            let ports = lab == nil ? try FreePorts.allocate(2 * names.count)
+                : Array(repeating: [2379, 2380], count: names.count).flatMap { $0 }
+            let peerURLs = names.indices.map { "\(peerScheme)://\(hosts[$0]):\(ports[2 * $0 + 1])" }
+            let initialCluster = names.indices.map { "\(names[$0])=\(peerURLs[$0])" }.joined(separator: ",")
             let clusterToken = token?(peerURLs) ?? "test-\(directory.path.hashValue)"
             var members: [EtcdMember] = []
             do {
@@ -60,7 +63,8 @@ public struct EtcdCluster: Sendable {
                         name: name, clientPort: ports[2 * index], peerPort: ports[2 * index + 1],
                         initialCluster: initialCluster, token: clusterToken, peerScheme: peerScheme,
                         executable: executable, extraArguments: extraArguments, directory: directory,
-                        clientTLS: clientTLS, environment: environment))
+                        clientTLS: clientTLS, environment: environment, host: hosts[index],
+                        namespace: lab?.namespace(index)))
                 }
                 for member in members { try await member.waitUntilHealthy(timeout: timeout) }
                 return EtcdCluster(members: members)

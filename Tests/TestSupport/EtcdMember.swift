@@ -12,11 +12,13 @@ public final class EtcdMember: Sendable {
 
     /// The member's name (`--name`).
     public let name: String
-    /// The loopback port clients use (gRPC and HTTP share it, as in etcd).
+    /// The address it listens on: 127.0.0.1, or its own in a `NetworkLab` namespace.
+    public let host: String
+    /// The port clients use (gRPC and HTTP share it, as in etcd).
     public let clientPort: Int
-    /// The loopback port peers use.
+    /// The port peers use.
     public let peerPort: Int
-    /// `<scheme>://127.0.0.1:<peerPort>`.
+    /// `<scheme>://<host>:<peerPort>`.
     public var peerURL: String { arguments[arguments.firstIndex(of: "--listen-peer-urls")! + 1] }
     /// The member's data directory.
     public let dataDir: String
@@ -30,6 +32,8 @@ public final class EtcdMember: Sendable {
     private let clientTLS: ClientTLS?
     /// Variables added to the process's environment (failpoints).
     private let environment: [String: String]
+    /// The network namespace it runs in, if not the test's own.
+    private let namespace: String?
 
     /// How a member serves clients over TLS (`https://` client URLs): the server's TLS flags, and
     /// the curl flags (`--cacert`, `--cert`, `-k`…) that let the harness probe `/health`.
@@ -43,16 +47,18 @@ public final class EtcdMember: Sendable {
         }
     }
 
-    /// `127.0.0.1:<clientPort>`, the form etcdctl's `--endpoints` takes.
-    public var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
+    /// `<host>:<clientPort>`, the form etcdctl's `--endpoints` takes.
+    public var clientEndpoint: String { "\(host):\(clientPort)" }
 
     private init(
-        name: String, clientPort: Int, peerPort: Int, dataDir: String, process: ChildProcess,
+        name: String, host: String, clientPort: Int, peerPort: Int, dataDir: String, process: ChildProcess,
         executable: String, arguments: [String], directory: TemporaryDirectory, clientTLS: ClientTLS?,
-        environment: [String: String]
+        environment: [String: String], namespace: String?
     ) {
         self.clientTLS = clientTLS
         self.environment = environment
+        self.namespace = namespace
+        self.host = host
         self.name = name
         self.clientPort = clientPort
         self.peerPort = peerPort
@@ -101,10 +107,11 @@ public final class EtcdMember: Sendable {
     static func launch(
         name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String, state: String = "new",
         peerScheme: String = "http", executable: String, extraArguments: [String], directory: TemporaryDirectory,
-        clientTLS: ClientTLS? = nil, environment: [String: String] = [:]
+        clientTLS: ClientTLS? = nil, environment: [String: String] = [:], host: String = "127.0.0.1",
+        namespace: String? = nil
     ) throws -> EtcdMember {
-        let peerURL = "\(peerScheme)://127.0.0.1:\(peerPort)"
-        let clientURL = "\(clientTLS == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
+        let peerURL = "\(peerScheme)://\(host):\(peerPort)"
+        let clientURL = "\(clientTLS == nil ? "http" : "https")://\(host):\(clientPort)"
         let dataDir = directory.appending("\(name).etcd")
         let arguments = [
             "--name", name, "--data-dir", dataDir,
@@ -113,25 +120,38 @@ public final class EtcdMember: Sendable {
             "--initial-cluster", initialCluster, "--initial-cluster-state", state,
         ] + (token.isEmpty ? [] : ["--initial-cluster-token", token]) + (clientTLS?.serverArguments ?? [])
             + extraArguments
-        let process = try ChildProcess(
+        let process = try spawn(
             name: name, executable: executable, arguments: arguments, environment: environment,
-            logPath: directory.appending("\(name)-1.log"))
+            logPath: directory.appending("\(name)-1.log"), namespace: namespace)
         return EtcdMember(
-            name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
+            name: name, host: host, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
             executable: executable, arguments: arguments, directory: directory, clientTLS: clientTLS,
-            environment: environment)
+            environment: environment, namespace: namespace)
+    }
+
+    /// Starts the process, inside `namespace` if one is given (`ip netns exec` replaces itself with
+    /// the server, so the child's pid is the server's and signals reach it).
+    private static func spawn(name: String, executable: String, arguments: [String], environment: [String: String],
+                              logPath: String, namespace: String?) throws -> ChildProcess {
+        guard let namespace else {
+            return try ChildProcess(name: name, executable: executable, arguments: arguments,
+                                    environment: environment, logPath: logPath)
+        }
+        return try ChildProcess(name: name, executable: "/usr/sbin/ip",
+                                arguments: ["netns", "exec", namespace, executable] + arguments,
+                                environment: environment, logPath: logPath)
     }
 
     /// Waits until `GET /health` answers `"health":"true"`; fails early if the process exits.
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
-        try await waitUntil("\(name) to report healthy on port \(clientPort)", timeout: timeout) {
+        try await waitUntil("\(name) to report healthy on \(host):\(clientPort)", timeout: timeout) {
             try process.checkRunning()
             if let clientTLS {
                 let probe = try runProcess("/usr/bin/curl", ["-s", "--max-time", "2"] + clientTLS.curlArguments
-                                           + ["https://127.0.0.1:\(clientPort)/health"])
+                                           + ["https://\(host):\(clientPort)/health"])
                 return probe.stdout.contains("\"health\":\"true\"")
             }
-            let response = try HTTPProbe.get(port: clientPort, path: "/health")
+            let response = try HTTPProbe.get(host: host, port: clientPort, path: "/health")
             return response.status == 200 && response.body.contains("\"health\":\"true\"")
         }
     }
@@ -155,13 +175,13 @@ public final class EtcdMember: Sendable {
     public func relaunched(extraArguments: [String] = []) throws -> EtcdMember {
         let restarts = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?
             .filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".log") }.count ?? 0
-        let process = try ChildProcess(
+        let process = try Self.spawn(
             name: name, executable: executable, arguments: arguments + extraArguments, environment: environment,
-            logPath: directory.appending("\(name)-\(restarts + 1).log"))
+            logPath: directory.appending("\(name)-\(restarts + 1).log"), namespace: namespace)
         return EtcdMember(
-            name: name, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
+            name: name, host: host, clientPort: clientPort, peerPort: peerPort, dataDir: dataDir, process: process,
             executable: executable, arguments: arguments + extraArguments, directory: directory, clientTLS: clientTLS,
-            environment: environment)
+            environment: environment, namespace: namespace)
     }
 
     /// Stops the member (SIGTERM, then SIGKILL after `grace`).

@@ -15,8 +15,8 @@ public enum HTTPProbe {
         public var body: String
     }
 
-    /// GETs `path` from 127.0.0.1:`port` with a receive timeout.
-    public static func get(port: Int, path: String, timeoutSeconds: Int = 2) throws -> Response {
+    /// GETs `path` from `host`:`port` (an IPv4 address) with a receive timeout.
+    public static func get(host: String = "127.0.0.1", port: Int, path: String, timeoutSeconds: Int = 2) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError.system("socket", errno) }
         defer { close(fd) }
@@ -26,14 +26,14 @@ public enum HTTPProbe {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw TestSupportError.system("connect 127.0.0.1:\(port)", errno) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        guard connected == 0 else { throw TestSupportError.system("connect \(host):\(port)", errno) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else {
             throw TestSupportError.system("send", errno)
         }
