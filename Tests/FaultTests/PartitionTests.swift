@@ -78,16 +78,16 @@ struct PartitionTests {
 
     /// Registers stay linearizable while members are isolated (the leader half of the time), single
     /// links are cut, members' packets are throttled, and members are killed or paused.
-    @Test(arguments: ["reference", "ours"])
-    func registersStayLinearizableUnderPartitions(server: String) async throws {
+    @Test(arguments: ["reference", "ours"], [3, 5])
+    func registersStayLinearizableUnderPartitions(server: String, members: Int) async throws {
         let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
-        let lab = try NetworkLab(size: 3)
+        let lab = try NetworkLab(size: members)
         defer { lab.destroy() }
         try await TemporaryDirectory.with(prefix: "fault-partition-\(server)") { directory in
             let run = try await RegisterUnderKillsTests.run(
                 executable: executable, seconds: RegisterUnderKillsTests.seconds, faults: .partitionsAndLinks,
                 directory: directory, lab: lab)
-            print("partition run (\(server)): \(run.operations) operations, \(run.answered) answered, seed \(RegisterUnderKillsTests.seed), faults: \(run.faults.joined(separator: ", "))")
+            print("partition run (\(server), \(members) members): \(run.operations) operations, \(run.answered) answered, \(run.watchEvents) watch events, seed \(RegisterUnderKillsTests.seed), faults: \(run.faults.joined(separator: ", "))")
             #expect(run.answered > 20, "too few operations completed (\(run.answered) of \(run.operations)) to say anything")
             #expect(run.faults.contains { $0.hasPrefix("isolate") || $0.hasPrefix("cut") || $0.hasPrefix("throttle") },
                     "the schedule held no network fault")
@@ -97,6 +97,7 @@ struct PartitionTests {
                     faults \(run.faults); history in \(directory.appending("history-\(key).txt"))
                     """)
             }
+            #expect(run.watchViolations.isEmpty, "\(server), seed \(RegisterUnderKillsTests.seed): \(run.watchViolations.prefix(5))")
         }
     }
 

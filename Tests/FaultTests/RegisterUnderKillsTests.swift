@@ -20,7 +20,7 @@ import TestSupport
         try await TemporaryDirectory.with(prefix: "fault-register-\(server)") { directory in
             let run = try await Self.run(executable: executable, seconds: Self.seconds, faults: .killsAndPauses,
                                          directory: directory)
-            print("fault run (\(server)): \(run.operations) operations, \(run.answered) answered, seed \(Self.seed), faults: \(run.faults.joined(separator: ", "))")
+            print("fault run (\(server)): \(run.operations) operations, \(run.answered) answered, \(run.watchEvents) watch events, seed \(Self.seed), faults: \(run.faults.joined(separator: ", "))")
             #expect(run.answered > 20, "too few operations completed (\(run.answered) of \(run.operations)) to say anything")
             for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
                 Issue.record("""
@@ -28,6 +28,7 @@ import TestSupport
                     history in \(directory.appending("history-\(key).txt"))
                     """)
             }
+            #expect(run.watchViolations.isEmpty, "\(server), seed \(Self.seed): \(run.watchViolations.prefix(5))")
         }
     }
 
@@ -65,7 +66,8 @@ import TestSupport
         case killsAndPauses
         /// SIGSTOP of a member that is not the leader, for 4.5 to 5 s (past the clients' 2 s deadline).
         case followerPauses
-        /// Needs a `NetworkLab`: the leader or another member cut off from the rest, one link cut
+        /// Needs a `NetworkLab`: the leader or another member cut off from the rest (with five
+        /// members, sometimes together with a second member), one link cut
         /// (the member between them bridges), a member's packets throttled to 64-512 kbit/s with
         /// drops past 50-250 ms of queueing, or a kill or pause as above; each held for 1.5 to
         /// 3 s, then healed.
@@ -77,6 +79,10 @@ import TestSupport
         var answered: Int
         var faults: [String]
         var results: [String: LinearizabilityResult]
+        /// Events the watchers received, all together.
+        var watchEvents: Int
+        /// What `WatchGuarantees` found wrong with them.
+        var watchViolations: [String]
     }
 
     /// Six clients on three keys for `seconds` while `faults` happen; each key's history checked
@@ -97,6 +103,10 @@ import TestSupport
         var members = Array(cluster.members.indices)
         if pinnedClients, let leader = await Self.leader(of: cluster, asking: observer) { members.removeAll { $0 == leader } }
         let clients = try (0..<6).map { try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients) }
+        // Three watchers of every register from the first revision, each starting on another member.
+        let watchLogs = (0..<3).map { _ in WatchLog() }
+        let watchClients = try (0..<3).map { try Self.client(cluster, startingAt: $0 % size) }
+        let watchers = zip(watchClients, watchLogs).map { client, log in Task { await Self.watch(client: client, into: log) } }
         let workers = Task {
             await withTaskGroup(of: Void.self) { group in
                 for (index, client) in clients.enumerated() {
@@ -118,6 +128,13 @@ import TestSupport
             if kind == .partitionsAndLinks, let lab, random.next() % 4 != 0 {
                 let hold = Duration.milliseconds(1500 + Int(random.next() % 1500))
                 switch random.next() % 3 {
+                case 0 where size >= 5 && random.next() % 2 == 0:
+                    // Two members (with the victim) against the rest: a minority that is not alone.
+                    let other = (victim + 1 + Int(random.next() % UInt64(size - 1))) % size
+                    faults.append("isolate \(member.name)\(victim == leader ? " (leader)" : "") with \(cluster.members[other].name)")
+                    try lab.partition([[victim, other], (0..<size).filter { $0 != victim && $0 != other }])
+                    try await Task.sleep(for: hold)
+                    try lab.heal()
                 case 0:
                     faults.append("isolate \(member.name)\(victim == leader ? " (leader)" : "")")
                     try lab.isolate(victim)
@@ -151,9 +168,11 @@ import TestSupport
                 cluster.members[victim] = try member.relaunched()
             }
         }
-        await observer.close()
         await workers.value
-        for client in clients { await client.close() }
+        // Every fault is healed now: each watcher must catch up with the last write.
+        let watchViolations = await Self.drain(watchers, logs: watchLogs, asking: observer, history: history)
+        await observer.close()
+        for client in clients + watchClients { await client.close() }
         await cluster.stop()
 
         let operations = history.operations
@@ -168,7 +187,48 @@ import TestSupport
             }
         }
         return Run(operations: operations.count, answered: operations.filter { $0.operation.output != nil }.count,
-                   faults: faults, results: results)
+                   faults: faults, results: results,
+                   watchEvents: watchLogs.reduce(0) { $0 + $1.all.count }, watchViolations: watchViolations)
+    }
+
+    /// Records every event under the registers' prefix from revision 1 until cancelled. The
+    /// client re-creates the watch after a failure from the revision after the last one delivered.
+    static func watch(client: EtcdClient, into log: WatchLog) async {
+        do {
+            for try await response in client.watch("r", .prefix, .startRevision(1)) {
+                let events = response.events.map { event in
+                    WatchedEvent(revision: event.kv.modRevision, key: String(decoding: event.kv.key, as: UTF8.self),
+                                 value: event.type == .delete ? nil : String(decoding: event.kv.value, as: UTF8.self))
+                }
+                log.append(events)
+            }
+        } catch {
+            // Cancelled at the end of the run; any other end shows up as a watcher left behind.
+        }
+    }
+
+    /// Waits (up to 30 s) until every watcher has the revision of the last write, stops them and
+    /// checks what they received against each other and against the acknowledged writes.
+    static func drain(_ watchers: [Task<Void, Never>], logs: [WatchLog], asking client: EtcdClient,
+                      history: History) async -> [String] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var final: Int64?
+        while final == nil && ContinuousClock.now < deadline {
+            final = try? await client.get("r0").header.revision
+        }
+        let reached = { logs.map(\.lastRevision) }
+        while let final, reached().contains(where: { $0 < final }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for watcher in watchers { watcher.cancel() }
+        for watcher in watchers { await watcher.value }
+        var violations = WatchGuarantees.check(watchers: logs.map(\.all),
+                                               acknowledged: history.acknowledgedWrites)
+        guard let final else { return violations + ["no revision could be read after the run"] }
+        for (index, revision) in reached().enumerated() where revision < final {
+            violations.append("watcher \(index) stopped at revision \(revision), before the last write at \(final)")
+        }
+        return violations
     }
 
     /// The index of the member the others agree leads, if one answers in time; the view of member
@@ -215,8 +275,10 @@ import TestSupport
                     history.record(key, client: index, .read, .read(seen), invoked: invoked, returned: history.now())
                 }
             case 1:
-                let output: RegisterModel.Output? = (try? await client.put(key, value)) != nil ? .written : nil
+                let response = try? await client.put(key, value)
+                let output: RegisterModel.Output? = response != nil ? .written : nil
                 history.record(key, client: index, .write(value), output, invoked: invoked, returned: output == nil ? nil : history.now())
+                if let response { history.acknowledge(WatchedEvent(revision: response.header.revision, key: key, value: value)) }
             default:
                 let expected = lastSeen[key] ?? nil
                 let compare: TxnCompare = expected.map { .value(key, .equal, $0) } ?? .version(key, .equal, 0)
@@ -224,15 +286,32 @@ import TestSupport
                 let output = response.map { RegisterModel.Output.compareAndSet(succeeded: $0.succeeded) }
                 history.record(key, client: index, .compareAndSet(expected: expected, new: value), output,
                                invoked: invoked, returned: output == nil ? nil : history.now())
+                if let response, response.succeeded {
+                    history.acknowledge(WatchedEvent(revision: response.header.revision, key: key, value: value))
+                }
             }
         }
     }
+}
+
+/// What one watcher received, in order.
+final class WatchLog: Sendable {
+    private let events = Mutex<[WatchedEvent]>([])
+
+    func append(_ new: [WatchedEvent]) {
+        events.withLock { $0.append(contentsOf: new) }
+    }
+
+    var all: [WatchedEvent] { events.withLock { $0 } }
+
+    var lastRevision: Int64 { events.withLock { $0.last?.revision ?? 0 } }
 }
 
 /// The operations of all clients, with times from one clock.
 final class History: Sendable {
     private let start = ContinuousClock.now
     private let entries = Mutex<[(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)]>([])
+    private let acknowledged = Mutex<[WatchedEvent]>([])
 
     func now() -> UInt64 {
         let elapsed = start.duration(to: .now)
@@ -249,4 +328,12 @@ final class History: Sendable {
     var operations: [(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)] {
         entries.withLock { $0 }
     }
+
+    /// Records a write the cluster acknowledged, with the revision it answered.
+    func acknowledge(_ write: WatchedEvent) {
+        acknowledged.withLock { $0.append(write) }
+    }
+
+    /// The writes acknowledged so far.
+    var acknowledgedWrites: [WatchedEvent] { acknowledged.withLock { $0 } }
 }
