@@ -21,11 +21,17 @@ public final class NetworkLab: Sendable {
 
     private static let counter = Atomic<Int>(0)
 
-    /// Whether this process can make namespaces (root, iproute2 present).
-    public static var isAvailable: Bool {
-        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
-            && FileManager.default.isExecutableFile(atPath: "/usr/sbin/tc")
-    }
+    /// Whether this process can make namespaces: root, iproute2 installed, and a container that
+    /// lets it (tried once, with a namespace made and removed).
+    public static let isAvailable: Bool = {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"),
+              FileManager.default.isExecutableFile(atPath: "/usr/sbin/tc")
+        else { return false }
+        let probe = "efprobe\(getpid())"
+        guard (try? runProcess("/usr/sbin/ip", ["netns", "add", probe]))?.exitCode == 0 else { return false }
+        _ = try? runProcess("/usr/sbin/ip", ["netns", "del", probe])
+        return true
+    }()
 
     /// Creates the bridge and `size` namespaces, each with a link to the bridge and loopback up.
     public init(size: Int) throws {
