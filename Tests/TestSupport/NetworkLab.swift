@@ -18,6 +18,8 @@ public final class NetworkLab: Sendable {
     private let tag: String
     private let subnet: Int
     private let cuts = Mutex<Set<[Int]>>([])
+    /// Whether `throttle` works here, once tried.
+    private let throttleWorks = Mutex<Bool?>(nil)
 
     private static let counter = Atomic<Int>(0)
 
@@ -118,22 +120,21 @@ public final class NetworkLab: Sendable {
                                  "burst", "4kb", "latency", "\(maximumDelayMilliseconds)ms"])
     }
 
+    /// Whether this kernel has the token-bucket qdisc that `throttle` uses (tried on the first ask).
+    public var canThrottle: Bool {
+        throttleWorks.withLock { works in
+            if let works { return works }
+            let tried = (try? throttle(0, kilobitsPerSecond: 1000, maximumDelayMilliseconds: 100)) != nil
+            if tried { try? unthrottle(0) }
+            works = tried
+            return tried
+        }
+    }
+
     /// Removes member `index`'s throttle.
     public func unthrottle(_ index: Int) throws {
         try run("/usr/sbin/ip", ["netns", "exec", namespace(index), "/usr/sbin/tc", "qdisc", "del", "dev",
                                  interface(index), "root"])
-    }
-
-    /// Whether this kernel has the token-bucket qdisc that `throttle` uses.
-    public var canThrottle: Bool {
-        guard (try? throttle(0, kilobitsPerSecond: 1000, maximumDelayMilliseconds: 100)) != nil else { return false }
-        try? unthrottle(0)
-        return true
-    }
-
-    /// The command line that runs `executable` inside member `index`'s namespace.
-    public func command(_ index: Int, executable: String) -> (executable: String, prefix: [String]) {
-        ("/usr/sbin/ip", ["netns", "exec", namespace(index), executable])
     }
 
     /// Removes the namespaces (and their links) and the bridge; safe to call twice.
