@@ -57,7 +57,7 @@ package enum EtcdCommandLine {
         "experimental-corrupt-check-time", "experimental-enable-v2v3", "experimental-backend-bbolt-freelist-type",
         "experimental-enable-lease-checkpoint", "experimental-enable-lease-checkpoint-persist",
         "experimental-compaction-batch-limit", "experimental-watch-progress-notify-interval",
-        "experimental-warning-apply-duration", "unsafe-no-fsync",
+        "experimental-warning-apply-duration",
     ]
 
     /// Every flag name etcd's flag set defines, including the hidden and the long-obsolete ones.

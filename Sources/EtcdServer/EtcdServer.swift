@@ -77,6 +77,7 @@ package final class EtcdServer: Sendable {
             // etcd's request timeout: 5 s plus two election timeouts.
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
             snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes,
+            crashBeforeSnapshotRename: configuration.failpoints[.snapshotCrashBeforeRename],
             removed: { shutdown.stop(removed: true) })
         let store = recovered.applier.store
         core = ServerCore(configuration: configuration, identity: identity, driver: driver, members: members,
@@ -308,7 +309,8 @@ package final class EtcdServer: Sendable {
                                       peerURLs: peerURLs, clientURLs: configuration.advertiseClientURLs)
         let metadata = WALMetadata(memberID: memberID, clusterID: clusterID, name: configuration.name,
                                    peerURLs: peerURLs, voters: voters)
-        let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)))
+        let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)),
+                                           options: configuration.walOptions)
         let confState = ConfState(voters: metadata.voters)
         let storage = MemoryStorage(confState: confState)
         // As etcd bootstraps: the initial members are the log's first entries, committed at term 1,
@@ -335,7 +337,7 @@ package final class EtcdServer: Sendable {
     private static func recover(configuration: ServerConfiguration, walDirectory: String,
                                 snapshots: SnapshotDirectory, lessor: Lessor, alarms: AlarmList, members: ClusterMembers,
                                 electionTicks: Int, logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
-        var (wal, state) = try WriteAheadLog.open(directory: walDirectory)
+        var (wal, state) = try WriteAheadLog.open(directory: walDirectory, options: configuration.walOptions)
         let metadata = try JSONDecoder().decode(WALMetadata.self, from: Data(state.metadata))
         let identity = MemberIdentity(memberID: metadata.memberID, clusterID: metadata.clusterID,
                                       name: metadata.name, peerURLs: metadata.peerURLs,
@@ -353,7 +355,8 @@ package final class EtcdServer: Sendable {
                                            confState: ConfState(voters: snapshot?.voters ?? metadata.voters,
                                                                 learners: snapshot?.learners ?? []))
             do {
-                (wal, state) = try WriteAheadLog.open(directory: walDirectory, from: snapshotIndex == 0 ? nil : marker)
+                (wal, state) = try WriteAheadLog.open(directory: walDirectory, from: snapshotIndex == 0 ? nil : marker,
+                                                      options: configuration.walOptions)
             } catch {
                 throw StartupError("the newest usable snapshot (index \(snapshotIndex)) is older than the WAL's first entries; cannot recover: \(error)")
             }
@@ -425,7 +428,8 @@ package final class EtcdServer: Sendable {
                                       peerURLs: local.peerURLs, clientURLs: configuration.advertiseClientURLs)
         let metadata = WALMetadata(memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name,
                                    peerURLs: local.peerURLs, voters: [])
-        let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)))
+        let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)),
+                                           options: configuration.walOptions)
         let storage = MemoryStorage(confState: ConfState())
         let applier = Applier(store: MVCCStore(), lessor: lessor, alarms: alarms, members: members, identity: identity,
                               maxTxnOps: configuration.maxTxnOps)
@@ -605,5 +609,16 @@ package enum MemberIDs {
 
     private static func firstWord(_ digest: Insecure.SHA1.Digest) -> UInt64 {
         digest.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+extension ServerConfiguration {
+    /// The WAL's options: etcd's `--unsafe-no-fsync`, and the disk faults a test switched on.
+    var walOptions: WriteAheadLog.Options {
+        var faults = WriteAheadLog.DiskFaults()
+        faults.unsyncedWritesLostOnKill = failpoints[.walUnsyncedWritesLostOnKill] != nil
+        faults.failSync = failpoints[.walSyncFails]
+        faults.tornWrite = failpoints[.walTornWrite]
+        return WriteAheadLog.Options(syncs: !unsafeNoFsync, faults: faults)
     }
 }

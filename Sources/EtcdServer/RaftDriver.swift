@@ -117,6 +117,9 @@ package final class RaftDriver: @unchecked Sendable {
     /// needs no such bound, its store being on disk, but ours is rebuilt, and 10,000 transactions
     /// of 100 puts would otherwise mean a million puts to replay.
     private var appliedBytesSinceSnapshot = 0
+    /// The failpoint `snapshotCrashBeforeRename`: the process exits while writing this snapshot.
+    private let crashBeforeSnapshotRename: Int?
+    private var snapshotsStarted = 0
     private static let snapshotBytes = 64 << 20
     private var snapshotWaiters: [CheckedContinuation<String, any Error>] = []
     /// A defragmentation asked for the WAL before the next snapshot to be released.
@@ -154,7 +157,7 @@ package final class RaftDriver: @unchecked Sendable {
     init(recovered: Recovered, snapshots: SnapshotDirectory, identity: MemberIdentity, members: ClusterMembers,
          seeds: [ClusterMember], transport: PeerTransport, logger: Logger, metrics: ServerMetrics, tickInterval: Duration,
          requestTimeout: Duration, snapshotCount: UInt64, maxRequestBytes: Int,
-         removed: @escaping @Sendable () -> Void) {
+         crashBeforeSnapshotRename: Int? = nil, removed: @escaping @Sendable () -> Void) {
         node = recovered.node
         storage = recovered.storage
         wal = recovered.wal
@@ -174,6 +177,7 @@ package final class RaftDriver: @unchecked Sendable {
         self.requestTimeout = requestTimeout
         self.snapshotCount = snapshotCount
         self.maxRequestBytes = maxRequestBytes
+        self.crashBeforeSnapshotRename = crashBeforeSnapshotRename
         idGenerator = IDGenerator(memberID: identity.memberID)
         status.snapshotIndex = recovered.snapshotIndex
         status.appliedIndex = recovered.snapshotIndex
@@ -796,13 +800,19 @@ package final class RaftDriver: @unchecked Sendable {
         let identity = identity
         let snapshots = snapshots
         let memberList = members.all.map(\.snapshotMember)
+        snapshotsStarted += 1
+        let crashes = crashBeforeSnapshotRename == snapshotsStarted
         let thread = Thread { [self] in
             let contents = SnapshotContents(
                 index: index, term: term, voters: conf.voters, learners: conf.learners,
                 clusterID: identity.clusterID, members: memberList, store: view.export(), leases: leases,
                 alarms: alarms)
             do {
-                let path = try snapshots.save(contents)
+                let path = try snapshots.save(contents, beforeRename: {
+                    guard crashes else { return }
+                    FileHandle.standardError.write(Data("etcdserver: failpoint snapshotCrashBeforeRename: exiting before renaming snapshot \(index)\n".utf8))
+                    _exit(86)
+                })
                 enqueue { $0.commands.append(.snapshotSaved(index: index, term: term, path: path, waiters: waiters)) }
             } catch {
                 enqueue { $0.commands.append(.snapshotFailed(error, waiters: waiters)) }

@@ -148,7 +148,7 @@ package struct ServerConfiguration: Sendable, Hashable {
     /// act on yet, in the order given, so the server can warn about them.
     package var ignoredFlags: [String] = []
     /// Deliberate bugs for the fault harness to catch (`SWIFT_ETCD_FAILPOINTS`); never set otherwise.
-    package var failpoints: Set<Failpoint> = []
+    package var failpoints: [Failpoint: Int] = [:]
     /// The `ETCD_*` variables that set a flag, which etcd logs at startup
     /// ("recognized and used environment variable KEY=value").
     package var environmentVariablesUsed: [String: String] = [:]
@@ -276,23 +276,37 @@ package struct ConfigurationError: Error, Sendable, Hashable, CustomStringConver
     package var description: String { message }
 }
 
-/// A bug a test can switch on to show that the fault harness notices it. Set through the
-/// `SWIFT_ETCD_FAILPOINTS` environment variable (comma-separated names); the server logs each one
-/// it runs with.
+/// A bug or a disk fault a test switches on, to show that the fault harness notices the bug or
+/// that the member survives the fault. Set through the `SWIFT_ETCD_FAILPOINTS` environment variable:
+/// comma-separated names, each optionally `=n` for the ones that strike at their `n`th occasion. The
+/// server logs each one it runs with.
 package enum Failpoint: String, CaseIterable, Sendable {
     /// Linearizable reads are answered from the member's own view without a ReadIndex round, so a
     /// follower (or a deposed leader) can answer with a value that was already overwritten.
     case linearizableReadsSkipReadIndex
+    /// WAL writes reach the file only when synced (or past 256 KiB of writeback), so a SIGKILL
+    /// loses the rest, as a power failure would: makes a kill test the fsync discipline.
+    case walUnsyncedWritesLostOnKill
+    /// The `n`th WAL sync fails with EIO (the member must stop rather than serve on).
+    case walSyncFails
+    /// The `n`th WAL write stops halfway and the process exits (a torn tail to repair).
+    case walTornWrite
+    /// The `n`th snapshot is written and synced to its temporary file, then the process exits
+    /// before renaming it into place.
+    case snapshotCrashBeforeRename
 
     /// The environment variable that lists them.
     package static let environmentVariable = "SWIFT_ETCD_FAILPOINTS"
 
-    /// The failpoints `text` names; an unknown name is an error.
-    package static func parse(_ text: String) throws(FailpointError) -> Set<Failpoint> {
-        var failpoints: Set<Failpoint> = []
-        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
-            guard let failpoint = Failpoint(rawValue: name) else { throw FailpointError(name: name) }
-            failpoints.insert(failpoint)
+    /// The failpoints `text` names, with their `n` (1 when not given); an unknown name or a count
+    /// that is not a positive integer is an error.
+    package static func parse(_ text: String) throws(FailpointError) -> [Failpoint: Int] {
+        var failpoints: [Failpoint: Int] = [:]
+        for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let failpoint = Failpoint(rawValue: parts[0]) else { throw FailpointError(name: item) }
+            guard let count = parts.count == 2 ? Int(parts[1]) : 1, count > 0 else { throw FailpointError(name: item) }
+            failpoints[failpoint] = count
         }
         return failpoints
     }
@@ -301,6 +315,6 @@ package enum Failpoint: String, CaseIterable, Sendable {
 package struct FailpointError: Error, CustomStringConvertible {
     package var name: String
     package var description: String {
-        "unknown failpoint \(name) in \(Failpoint.environmentVariable) (known: \(Failpoint.allCases.map(\.rawValue).joined(separator: ", ")))"
+        "unknown failpoint or bad count \(name) in \(Failpoint.environmentVariable) (known: \(Failpoint.allCases.map(\.rawValue).joined(separator: ", ")))"
     }
 }

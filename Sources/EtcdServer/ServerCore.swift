@@ -106,7 +106,7 @@ package final class ServerCore: Sendable {
     /// Whether a read waits for a ReadIndex round: unless the client accepts a possibly stale
     /// (serializable) answer, or the test failpoint that skips it is on.
     private func needsReadIndex(serializable: Bool) -> Bool {
-        !serializable && !configuration.failpoints.contains(.linearizableReadsSkipReadIndex)
+        !serializable && configuration.failpoints[.linearizableReadsSkipReadIndex] == nil
     }
 
     /// Calls `body` on `eventLoop` with the view a read is served from: at once when the client

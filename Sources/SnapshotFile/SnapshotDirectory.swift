@@ -22,9 +22,10 @@ package struct SnapshotDirectory: Sendable {
     }
 
     /// Writes `contents` durably under its term and index; returns the path written.
-    package func save(_ contents: SnapshotContents) throws -> String {
+    /// `beforeRename` is for fault tests (see ``SnapshotFile/write(_:to:beforeRename:)``).
+    package func save(_ contents: SnapshotContents, beforeRename: () -> Void = {}) throws -> String {
         let file = "\(path)/\(fileName(term: contents.term, index: contents.index))"
-        try SnapshotFile.write(contents, to: file)
+        try SnapshotFile.write(contents, to: file, beforeRename: beforeRename)
         return file
     }
 

@@ -55,7 +55,9 @@ package enum SnapshotFile {
     ///
     /// The file is built with SQLite's journal and syncs turned off (a half-built temporary file is
     /// simply discarded), then made durable with one fsync.
-    package static func write(_ contents: SnapshotContents, to path: String) throws {
+    /// `beforeRename` runs once the temporary file is durable (a fault test crashes there).
+    package static func write(_ contents: SnapshotContents, to path: String,
+                              beforeRename: () -> Void = {}) throws {
         let temporary = path + ".tmp"
         try Disk.removeIfPresent(temporary)
         do {
@@ -66,6 +68,7 @@ package enum SnapshotFile {
             }
             try Disk.restrictToOwner(temporary)
             try Disk.syncFile(temporary)
+            beforeRename()
             try Disk.move(temporary, to: path)
         } catch {
             try? Disk.removeIfPresent(temporary)

@@ -36,10 +36,18 @@ private func allocate(_ descriptor: Int32, _ size: Int) -> Int32 {
 final class SegmentFile {
     let path: String
     private let descriptor: Int32
+    /// The injected power-failure fault (``WriteAheadLog/DiskFaults/unsyncedWritesLostOnKill``):
+    /// writes wait here until a sync, so a killed process takes them with it.
+    private let holdsUnsyncedWrites: Bool
+    private var unsynced: [(offset: Int, bytes: [UInt8])] = []
+    private var unsyncedBytes = 0
+    /// Like an OS's writeback: past this many waiting bytes, they go to the file unsynced.
+    private static let writebackThreshold = 256 << 10
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, descriptor: Int32, holdsUnsyncedWrites: Bool) {
         self.path = path
         self.descriptor = descriptor
+        self.holdsUnsyncedWrites = holdsUnsyncedWrites
     }
 
     deinit {
@@ -49,18 +57,18 @@ final class SegmentFile {
     /// Creates a new file (failing if it exists) and preallocates `size` bytes of zeros, so that
     /// later `fdatasync` calls need not update the file size and the log is never short of space
     /// mid-write.
-    static func create(path: String, size: Int) throws -> SegmentFile {
+    static func create(path: String, size: Int, holdsUnsyncedWrites: Bool) throws -> SegmentFile {
         let descriptor = openDescriptor(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw WALError.io(operation: "create", path: path, errno: errno) }
-        let file = SegmentFile(path: path, descriptor: descriptor)
+        let file = SegmentFile(path: path, descriptor: descriptor, holdsUnsyncedWrites: holdsUnsyncedWrites)
         try file.preallocate(size: size)
         return file
     }
 
-    static func open(path: String) throws -> SegmentFile {
+    static func open(path: String, holdsUnsyncedWrites: Bool) throws -> SegmentFile {
         let descriptor = openDescriptor(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { throw WALError.io(operation: "open", path: path, errno: errno) }
-        return SegmentFile(path: path, descriptor: descriptor)
+        return SegmentFile(path: path, descriptor: descriptor, holdsUnsyncedWrites: holdsUnsyncedWrites)
     }
 
     func preallocate(size: Int) throws {
@@ -72,6 +80,27 @@ final class SegmentFile {
     }
 
     func write(_ bytes: [UInt8], at offset: Int) throws {
+        guard holdsUnsyncedWrites else { return try writeThrough(bytes, at: offset) }
+        unsynced.append((offset, bytes))
+        unsyncedBytes += bytes.count
+        if unsyncedBytes > Self.writebackThreshold { try flush() }
+    }
+
+    /// Writes what waits for a sync (see `holdsUnsyncedWrites`) to the file, without syncing it.
+    func flush() throws {
+        let waiting = unsynced
+        unsynced = []
+        unsyncedBytes = 0
+        for (offset, bytes) in waiting { try pwriteAll(bytes, at: offset) }
+    }
+
+    /// Writes `bytes` to the file now, after anything waiting for a sync.
+    func writeThrough(_ bytes: [UInt8], at offset: Int) throws {
+        try flush()
+        try pwriteAll(bytes, at: offset)
+    }
+
+    private func pwriteAll(_ bytes: [UInt8], at offset: Int) throws {
         try bytes.withUnsafeBytes { buffer in
             var written = 0
             while written < buffer.count {
@@ -87,11 +116,13 @@ final class SegmentFile {
 
     /// Makes written data durable. Preallocation keeps the size unchanged, so data sync suffices.
     func dataSync() throws {
+        try flush()
         if syncData(descriptor) != 0 { throw WALError.io(operation: "fdatasync", path: path, errno: errno) }
     }
 
     /// A full fsync, for when metadata (size) changed.
     func sync() throws {
+        try flush()
         if fsync(descriptor) != 0 { throw WALError.io(operation: "fsync", path: path, errno: errno) }
     }
 

@@ -1,5 +1,10 @@
 import Raft
 import Checksum
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The write-ahead log: Raft's entries, hard states and snapshot markers, durable before Raft's
 /// messages promise them to anyone.
@@ -23,11 +28,34 @@ public final class WriteAheadLog {
     public struct Options: Sendable {
         /// Bytes preallocated per segment; a new segment starts when a batch would not fit.
         public var segmentSize: Int
+        /// False only for etcd's `--unsafe-no-fsync`: saves and syncs return without `fdatasync`,
+        /// so a power failure loses what the OS had not yet written back.
+        public var syncs: Bool
+        /// Disk faults for the fault harness; none by default.
+        public var faults: DiskFaults
 
         /// Creates options; 64 MiB segments by default, as in etcd.
-        public init(segmentSize: Int = 64 << 20) {
+        public init(segmentSize: Int = 64 << 20, syncs: Bool = true, faults: DiskFaults = DiskFaults()) {
             self.segmentSize = segmentSize
+            self.syncs = syncs
+            self.faults = faults
         }
+    }
+
+    /// Faults a test build injects into the log's disk, each off unless set (the server's
+    /// `SWIFT_ETCD_FAILPOINTS`). They let a process-level harness do what a real disk or a power
+    /// failure would, on demand.
+    public struct DiskFaults: Sendable, Hashable {
+        /// Writes stay in the process until they are synced (or, like an OS's writeback, until
+        /// 256 KiB are waiting), so a SIGKILL loses them as a power failure loses the page cache.
+        public var unsyncedWritesLostOnKill = false
+        /// The `n`th sync since the log was opened fails with EIO.
+        public var failSync: Int?
+        /// The `n`th write since the log was opened stops halfway, and the process exits at once:
+        /// the torn tail of a crash mid-write.
+        public var tornWrite: Int?
+
+        public init() {}
     }
 
     /// What ``open(directory:from:options:)`` recovered.
@@ -56,6 +84,8 @@ public final class WriteAheadLog {
     /// Set when a write or sync failed: what is on disk is unknown, so the log refuses further use
     /// (the server must restart and recover), like etcd's fatal on fsync failure.
     private var failed = false
+    /// Writes and syncs since the log was opened, for the injected disk faults.
+    private var writes = 0, syncs = 0
 
     private init(directory: String, options: Options, metadata: [UInt8], segments: [SegmentName],
                  current: SegmentFile, writeOffset: Int, chainedCRC: UInt32, hardState: HardState,
@@ -98,7 +128,7 @@ public final class WriteAheadLog {
         let temporary = path + ".tmp"
         // A leftover from a crash during a previous attempt.
         try? Directory.remove(temporary)
-        let file = try SegmentFile.create(path: temporary, size: options.segmentSize)
+        let file = try SegmentFile.create(path: temporary, size: options.segmentSize, holdsUnsyncedWrites: false)
         var buffer: [UInt8] = []
         var chainWriter = PayloadWriter()
         chainWriter.put(UInt64(previousCRC))
@@ -112,7 +142,8 @@ public final class WriteAheadLog {
         try file.sync()
         try Directory.rename(temporary, path)
         try Directory.sync(directory)
-        return (try SegmentFile.open(path: path), buffer.count, crc)
+        return (try SegmentFile.open(path: path, holdsUnsyncedWrites: options.faults.unsyncedWritesLostOnKill),
+                buffer.count, crc)
     }
 
     /// Opens the log in `directory` and replays it.
@@ -135,7 +166,7 @@ public final class WriteAheadLog {
         var chainedCRC: UInt32 = 0
         for (position, name) in names.enumerated() {
             let path = directory + "/" + name.fileName
-            let file = try SegmentFile.open(path: path)
+            let file = try SegmentFile.open(path: path, holdsUnsyncedWrites: options.faults.unsyncedWritesLostOnKill)
             let bytes = try file.readAll()
             let isLast = position == names.count - 1
             let end = try replay.scan(bytes, fileName: name.fileName, isLast: isLast, previousCRC: previousCRC)
@@ -196,7 +227,7 @@ public final class WriteAheadLog {
     public func sync() throws {
         guard !failed else { throw WALError.closed }
         do {
-            try current.dataSync()
+            try syncCurrent()
         } catch {
             failed = true
             throw error
@@ -219,19 +250,40 @@ public final class WriteAheadLog {
                     rechainedCRC = WALRecordFormat.append(type: type, payload: payload, chainedCRC: rechainedCRC, to: &rechained)
                     offset += WALRecordFormat.headerSize + length
                 }
-                try current.write(rechained, at: writeOffset)
+                try writeCurrent(rechained, at: writeOffset)
                 writeOffset += rechained.count
                 chainedCRC = rechainedCRC
             } else {
-                try current.write(buffer, at: writeOffset)
+                try writeCurrent(buffer, at: writeOffset)
                 writeOffset += buffer.count
                 chainedCRC = crc
             }
-            if sync { try current.dataSync() }
+            if sync { try syncCurrent() }
         } catch {
             failed = true
             throw error
         }
+    }
+
+    /// Writes `bytes` to the current segment, unless the injected torn write is due: then half of
+    /// them reach the file and the process ends.
+    private func writeCurrent(_ bytes: [UInt8], at offset: Int) throws {
+        writes += 1
+        if options.faults.tornWrite == writes {
+            try current.writeThrough(Array(bytes[..<(bytes.count / 2)]), at: offset)
+            writeToStandardError("wal: failpoint walTornWrite: exiting after half of write \(writes)\n")
+            _exit(86)
+        }
+        try current.write(bytes, at: offset)
+    }
+
+    private func syncCurrent() throws {
+        guard options.syncs else { return }
+        syncs += 1
+        if options.faults.failSync == syncs {
+            throw WALError.io(operation: "fdatasync (failpoint walSyncFails)", path: current.path, errno: EIO)
+        }
+        try current.dataSync()
     }
 
     /// Starts a new segment now, so that ``releaseSegments(through:)`` can delete the current one
@@ -248,7 +300,8 @@ public final class WriteAheadLog {
 
     /// Makes the current segment durable and starts the next one.
     private func cutSegment(nextIndex: UInt64) throws {
-        try current.dataSync()
+        try current.flush()
+        if options.syncs { try current.dataSync() }
         let name = SegmentName(sequence: segments.last!.sequence + 1, firstIndex: nextIndex)
         let (file, offset, crc) = try Self.createSegment(
             directory: directory, name: name, options: options, previousCRC: chainedCRC, metadata: metadata,
@@ -278,6 +331,12 @@ public final class WriteAheadLog {
 
     /// The segment file names, oldest first (for tests and operators).
     public var segmentFileNames: [String] { segments.map(\.fileName) }
+}
+
+/// `write(2)` to standard error, named apart from the log's own `write` methods.
+private func writeToStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
 /// The replay state machine over all segments.

@@ -47,8 +47,11 @@ logger.info("etcdmain: setting maximum number of CPUs to \(ProcessInfo.processIn
 logger.info("embed: name = \(configuration.name)")
 logger.info("embed: data dir = \(configuration.dataDir)")
 logger.info("embed: heartbeat = \(configuration.heartbeatIntervalMilliseconds)ms, election = \(configuration.electionTimeoutMilliseconds)ms, snapshot count = \(configuration.snapshotCount)")
-for failpoint in configuration.failpoints.sorted(by: { $0.rawValue < $1.rawValue }) {
-    logger.warning("etcdmain: FAILPOINT \(failpoint.rawValue) is on: this member has a deliberate bug")
+for (failpoint, count) in configuration.failpoints.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+    logger.warning("etcdmain: FAILPOINT \(failpoint.rawValue)=\(count) is on: this member has a deliberate bug or disk fault")
+}
+if configuration.unsafeNoFsync {
+    logger.warning("etcdmain: --unsafe-no-fsync is set: the WAL is never synced, and a power failure loses acknowledged writes")
 }
 if configuration.enableV2 {
     logger.warning("etcdmain: --enable-v2 is set, but this server offers only the v3 API")
