@@ -284,8 +284,9 @@ package enum Failpoint: String, CaseIterable, Sendable {
     /// Linearizable reads are answered from the member's own view without a ReadIndex round, so a
     /// follower (or a deposed leader) can answer with a value that was already overwritten.
     case linearizableReadsSkipReadIndex
-    /// WAL writes reach the file only when synced (or past 256 KiB of writeback), so a SIGKILL
-    /// loses the rest, as a power failure would: makes a kill test the fsync discipline.
+    /// WAL writes reach the file only when synced (or by a writeback of those older than a second
+    /// or past 256 KiB), so a SIGKILL loses the rest, as a power failure would: makes a kill test
+    /// the fsync discipline.
     case walUnsyncedWritesLostOnKill
     /// The `n`th WAL sync fails with EIO (the member must stop rather than serve on).
     case walSyncFails

@@ -41,8 +41,12 @@ final class SegmentFile {
     private let holdsUnsyncedWrites: Bool
     private var unsynced: [(offset: Int, bytes: [UInt8])] = []
     private var unsyncedBytes = 0
-    /// Like an OS's writeback: past this many waiting bytes, they go to the file unsynced.
-    private static let writebackThreshold = 256 << 10
+    private var oldestUnsynced: ContinuousClock.Instant?
+    /// Like an OS's writeback, waiting writes go to the file unsynced once this many bytes wait,
+    /// or when a write comes and the oldest has waited `writebackAge`: a power failure loses
+    /// about the last second of unsynced writes, not all of them.
+    private static let writebackBytes = 256 << 10
+    private static let writebackAge = Duration.seconds(1)
 
     private init(path: String, descriptor: Int32, holdsUnsyncedWrites: Bool) {
         self.path = path
@@ -81,9 +85,12 @@ final class SegmentFile {
 
     func write(_ bytes: [UInt8], at offset: Int) throws {
         guard holdsUnsyncedWrites else { return try writeThrough(bytes, at: offset) }
+        let now = ContinuousClock.now
+        if let oldest = oldestUnsynced, oldest.duration(to: now) > Self.writebackAge { try flush() }
+        if unsynced.isEmpty { oldestUnsynced = now }
         unsynced.append((offset, bytes))
         unsyncedBytes += bytes.count
-        if unsyncedBytes > Self.writebackThreshold { try flush() }
+        if unsyncedBytes > Self.writebackBytes { try flush() }
     }
 
     /// Writes what waits for a sync (see `holdsUnsyncedWrites`) to the file, without syncing it.
@@ -91,6 +98,7 @@ final class SegmentFile {
         let waiting = unsynced
         unsynced = []
         unsyncedBytes = 0
+        oldestUnsynced = nil
         for (offset, bytes) in waiting { try pwriteAll(bytes, at: offset) }
     }
 

@@ -47,7 +47,8 @@ public final class WriteAheadLog {
     /// failure would, on demand.
     public struct DiskFaults: Sendable, Hashable {
         /// Writes stay in the process until they are synced (or, like an OS's writeback, until
-        /// 256 KiB are waiting), so a SIGKILL loses them as a power failure loses the page cache.
+        /// 256 KiB are waiting or the oldest has waited a second), so a SIGKILL loses them as a
+        /// power failure loses the page cache.
         public var unsyncedWritesLostOnKill = false
         /// The `n`th sync since the log was opened fails with EIO.
         public var failSync: Int?

@@ -87,17 +87,9 @@ struct PartitionTests {
             let run = try await RegisterUnderKillsTests.run(
                 executable: executable, seconds: RegisterUnderKillsTests.seconds, faults: .partitionsAndLinks,
                 directory: directory, lab: lab)
-            print("partition run (\(server), \(members) members): \(run.operations) operations, \(run.answered) answered, \(run.watchEvents) watch events, seed \(RegisterUnderKillsTests.seed), faults: \(run.faults.joined(separator: ", "))")
-            #expect(run.answered > 20, "too few operations completed (\(run.answered) of \(run.operations)) to say anything")
+            RegisterUnderKillsTests.expectClean(run, "partition run (\(server), \(members) members)", directory: directory)
             #expect(run.faults.contains { $0.hasPrefix("isolate") || $0.hasPrefix("cut") || $0.hasPrefix("throttle") },
                     "the schedule held no network fault")
-            for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
-                Issue.record("""
-                    \(server): key \(key) is not linearizable (\(result)); seed \(RegisterUnderKillsTests.seed), \
-                    faults \(run.faults); history in \(directory.appending("history-\(key).txt"))
-                    """)
-            }
-            #expect(run.watchViolations.isEmpty, "\(server), seed \(RegisterUnderKillsTests.seed): \(run.watchViolations.prefix(5))")
         }
     }
 

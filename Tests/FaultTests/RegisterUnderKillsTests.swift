@@ -14,22 +14,66 @@ import TestSupport
     static let seconds = Int(ProcessInfo.processInfo.environment["FAULT_SECONDS"] ?? "") ?? 15
     static let seed = UInt64(ProcessInfo.processInfo.environment["FAULT_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
 
+    /// Snapshots every 500 entries, so that runs also cut, release and send snapshots.
+    static let snapshotEvery = ["--snapshot-count", "500"]
+
     @Test(arguments: ["reference", "ours"])
     func registersStayLinearizableWhileMembersAreKilled(server: String) async throws {
         let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
         try await TemporaryDirectory.with(prefix: "fault-register-\(server)") { directory in
             let run = try await Self.run(executable: executable, seconds: Self.seconds, faults: .killsAndPauses,
-                                         directory: directory)
-            print("fault run (\(server)): \(run.operations) operations, \(run.answered) answered, \(run.watchEvents) watch events, seed \(Self.seed), faults: \(run.faults.joined(separator: ", "))")
-            #expect(run.answered > 20, "too few operations completed (\(run.answered) of \(run.operations)) to say anything")
-            for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
-                Issue.record("""
-                    \(server): key \(key) is not linearizable (\(result)); seed \(Self.seed), faults \(run.faults); \
-                    history in \(directory.appending("history-\(key).txt"))
-                    """)
-            }
-            #expect(run.watchViolations.isEmpty, "\(server), seed \(Self.seed): \(run.watchViolations.prefix(5))")
+                                         directory: directory, extraArguments: Self.snapshotEvery)
+            Self.expectClean(run, "fault run (\(server))", directory: directory)
         }
+    }
+
+    /// Our server with every kill a power failure (`walUnsyncedWritesLostOnKill`), and disk faults:
+    /// failed fsyncs, torn WAL writes, a crash before a snapshot's rename, bit flips in the WAL
+    /// and in snapshots, members replaced.
+    @Test func registersStayLinearizableThroughPowerFailuresAndDiskFaults() async throws {
+        let executable = try builtExecutable("etcd")
+        try await TemporaryDirectory.with(prefix: "fault-disk") { directory in
+            let run = try await Self.run(
+                executable: executable, seconds: max(Self.seconds, 25), faults: .crashesAndDisks, directory: directory,
+                environment: [Nemesis.failpointVariable: "walUnsyncedWritesLostOnKill"],
+                extraArguments: Self.snapshotEvery)
+            Self.expectClean(run, "disk-fault run", directory: directory)
+        }
+    }
+
+    /// The harness must notice acknowledged writes lost to a power failure: our server with
+    /// `--unsafe-no-fsync` (etcd's flag: the WAL is never synced) and every kill a power failure,
+    /// the whole cluster killed at once again and again. The same run with fsync on passes.
+    @Test func harnessCatchesWritesAcknowledgedBeforeFsync() async throws {
+        let etcd = try builtExecutable("etcd")
+        let powerFailures = [Nemesis.failpointVariable: "walUnsyncedWritesLostOnKill"]
+        try await TemporaryDirectory.with(prefix: "fault-fsync-control") { directory in
+            let control = try await Self.run(executable: etcd, seconds: 16, faults: .powerFailures, directory: directory,
+                                             environment: powerFailures)
+            Self.expectClean(control, "control run (fsync on)", directory: directory)
+        }
+        try await TemporaryDirectory.with(prefix: "fault-no-fsync") { directory in
+            let run = try await Self.run(executable: etcd, seconds: 16, faults: .powerFailures, directory: directory,
+                                         environment: powerFailures, extraArguments: ["--unsafe-no-fsync"])
+            let nonLinearizable = run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
+            print("injected-bug run (--unsafe-no-fsync): \(run.operations) operations, violations on \(nonLinearizable), \(run.watchViolations.count) watch violations (\(run.watchViolations.prefix(2))), \(run.stateViolations), faults: \(run.faults)")
+            #expect(!nonLinearizable.isEmpty || !run.watchViolations.isEmpty,
+                    "the checkers passed a cluster that lost acknowledged writes (seed \(Self.seed))")
+        }
+    }
+
+    /// Records an issue for every check a run failed, and prints what it did.
+    static func expectClean(_ run: Run, _ label: String, directory: TemporaryDirectory) {
+        print("\(label): \(run.operations) operations, \(run.answered) answered, \(run.watchEvents) watch events, seed \(seed), faults: \(run.faults.joined(separator: ", "))")
+        #expect(run.answered > 20, "\(label): too few operations completed (\(run.answered) of \(run.operations)) to say anything")
+        for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
+            Issue.record("""
+                \(label): key \(key) is not linearizable (\(result)); seed \(seed), faults \(run.faults); \
+                history in \(directory.appending("history-\(key).txt"))
+                """)
+        }
+        #expect(run.watchViolations.isEmpty, "\(label), seed \(seed): \(run.watchViolations.prefix(5))")
+        #expect(run.stateViolations.isEmpty, "\(label), seed \(seed): \(run.stateViolations)")
     }
 
     /// The harness must notice a real bug: our server with the failpoint that answers linearizable
@@ -61,19 +105,6 @@ import TestSupport
         #expect(!caught.isEmpty, "the checker passed a server that skips ReadIndex (seed \(Self.seed))")
     }
 
-    enum Faults {
-        /// SIGKILL and restart, or SIGSTOP past the election timeout; half of them on the leader.
-        case killsAndPauses
-        /// SIGSTOP of a member that is not the leader, for 4.5 to 5 s (past the clients' 2 s deadline).
-        case followerPauses
-        /// Needs a `NetworkLab`: the leader or another member cut off from the rest (with five
-        /// members, sometimes together with a second member), one link cut
-        /// (the member between them bridges), a member's packets throttled to 64-512 kbit/s with
-        /// drops past 50-250 ms of queueing, or a kill or pause as above; each held for 1.5 to
-        /// 3 s, then healed.
-        case partitionsAndLinks
-    }
-
     struct Run {
         var operations: Int
         var answered: Int
@@ -83,20 +114,25 @@ import TestSupport
         var watchEvents: Int
         /// What `WatchGuarantees` found wrong with them.
         var watchViolations: [String]
+        /// Members disagreeing on the store's hash at the last revision, or a fault's own finding
+        /// (a member starting on a damaged WAL).
+        var stateViolations: [String]
     }
 
-    /// Six clients on three keys for `seconds` while `faults` happen; each key's history checked
-    /// (and written to the directory when it is not linearizable). Clients know every member and
-    /// fail over, or with `pinnedClients` each knows only one.
-    static func run(executable: String, seconds: Int, faults kind: Faults, directory: TemporaryDirectory,
-                    environment: [String: String] = [:], pinnedClients: Bool = false,
+    /// Six clients on three keys for `seconds` while `faults` happen (and, for a kind whose faults
+    /// come from a deck, until each was dealt once); each key's history checked (and written to the
+    /// directory when it is not linearizable). Every 20 s the clients move on to three new keys, so
+    /// that a long run's histories stay short enough to check. Clients know every member and fail
+    /// over, or with `pinnedClients` each knows only one.
+    static func run(executable: String, seconds: Int, faults kind: Nemesis.Kind, directory: TemporaryDirectory,
+                    environment: [String: String] = [:], extraArguments: [String] = [], pinnedClients: Bool = false,
                     lab: NetworkLab? = nil) async throws -> Run {
         let size = lab?.size ?? 3
-        var cluster = try await EtcdCluster.start(in: directory, size: size, executable: executable,
-                                                  environment: environment, lab: lab)
+        let cluster = try await EtcdCluster.start(in: directory, size: size, executable: executable,
+                                                  extraArguments: extraArguments, environment: environment, lab: lab)
         let history = History()
         let deadline = ContinuousClock.now + .seconds(seconds)
-        let keys = ["r0", "r1", "r2"]
+        let keys = RotatingKeys(count: 3, lifetime: .seconds(20))
         // Each client starts on another member, so that every member serves some of the calls;
         // pinned clients stay on the followers.
         let observer = try Self.client(cluster, startingAt: 0)
@@ -110,74 +146,29 @@ import TestSupport
         let workers = Task {
             await withTaskGroup(of: Void.self) { group in
                 for (index, client) in clients.enumerated() {
-                    group.addTask { await Self.work(client: client, index: index, keys: keys, until: deadline, history: history) }
+                    group.addTask { await Self.work(client: client, index: index, keys: keys, history: history) }
                 }
             }
         }
-        var random = SeededGenerator(seed: Self.seed)
-        var faults: [String] = []
-        while ContinuousClock.now < deadline - .seconds(3) {
-            try await Task.sleep(for: .milliseconds(500 + Int(random.next() % 1000)))
-            var victim = Int(random.next() % UInt64(size))
-            let leader = await Self.leader(of: cluster, asking: observer)
-            switch kind {
-            case .killsAndPauses, .partitionsAndLinks: if random.next() % 2 == 0, let leader { victim = leader }
-            case .followerPauses: if victim == leader { victim = (victim + 1) % size }
-            }
-            let member = cluster.members[victim]
-            if kind == .partitionsAndLinks, let lab, random.next() % 4 != 0 {
-                let hold = Duration.milliseconds(1500 + Int(random.next() % 1500))
-                switch random.next() % 3 {
-                case 0 where size >= 5 && random.next() % 2 == 0:
-                    // Two members (with the victim) against the rest: a minority that is not alone.
-                    let other = (victim + 1 + Int(random.next() % UInt64(size - 1))) % size
-                    faults.append("isolate \(member.name)\(victim == leader ? " (leader)" : "") with \(cluster.members[other].name)")
-                    try lab.partition([[victim, other], (0..<size).filter { $0 != victim && $0 != other }])
-                    try await Task.sleep(for: hold)
-                    try lab.heal()
-                case 0:
-                    faults.append("isolate \(member.name)\(victim == leader ? " (leader)" : "")")
-                    try lab.isolate(victim)
-                    try await Task.sleep(for: hold)
-                    try lab.heal()
-                case 1:
-                    let other = (victim + 1 + Int(random.next() % UInt64(size - 1))) % size
-                    faults.append("cut \(member.name)-\(cluster.members[other].name)")
-                    try lab.cut(victim, other)
-                    try await Task.sleep(for: hold)
-                    try lab.heal()
-                default:
-                    guard lab.canThrottle else { continue }
-                    let rate = 64 << Int(random.next() % 4), delay = 50 + Int(random.next() % 200)
-                    faults.append("throttle \(member.name) \(rate)kbit \(delay)ms")
-                    try lab.throttle(victim, kilobitsPerSecond: rate, maximumDelayMilliseconds: delay)
-                    try await Task.sleep(for: hold)
-                    try lab.unthrottle(victim)
-                }
-            } else if kind == .followerPauses || random.next() % 3 == 0 {
-                faults.append("pause \(member.name)")
-                member.process.send(SIGSTOP)
-                let pause = kind == .followerPauses ? 4500 + Int(random.next() % 500) : 1500 + Int(random.next() % 1000)
-                try await Task.sleep(for: .milliseconds(pause))
-                member.process.send(SIGCONT)
-            } else {
-                faults.append("kill \(member.name)")
-                member.process.send(SIGKILL)
-                await member.stop()
-                try await Task.sleep(for: .milliseconds(200 + Int(random.next() % 800)))
-                cluster.members[victim] = try member.relaunched()
-            }
+        var nemesis = try Nemesis(kind: kind, cluster: cluster, lab: lab, directory: directory, executable: executable,
+                                  extraArguments: extraArguments, environment: environment, seed: Self.seed)
+        while ContinuousClock.now < deadline - .seconds(3) || !nemesis.dealtEveryFault {
+            try await nemesis.strike()
         }
+        keys.stop()
         await workers.value
         // Every fault is healed now: each watcher must catch up with the last write.
-        let watchViolations = await Self.drain(watchers, logs: watchLogs, asking: observer, history: history)
+        let watchViolations = await Self.drain(watchers, logs: watchLogs, asking: nemesis.observer, history: history)
+        let stateViolations = await nemesis.violations + Self.compareHashes(of: nemesis.cluster, asking: nemesis.observer)
         await observer.close()
+        await nemesis.observer.close()
         for client in clients + watchClients { await client.close() }
-        await cluster.stop()
+        await nemesis.cluster.stop()
 
-        let operations = history.operations
+        let operations = Self.withoutUnappliedWrites(history.operations, watched: watchLogs.first?.all ?? [],
+                                                     watchesAreComplete: watchViolations.isEmpty)
         var results: [String: LinearizabilityResult] = [:]
-        for key in keys {
+        for key in Set(operations.map(\.key)).sorted() {
             let perKey = operations.filter { $0.key == key }.map(\.operation)
             let result = LinearizabilityChecker.check(RegisterModel.self, perKey, maximumSteps: 50_000_000)
             results[key] = result
@@ -186,9 +177,32 @@ import TestSupport
                     .write(toFile: directory.appending("history-\(key).txt"), atomically: true, encoding: .utf8)
             }
         }
-        return Run(operations: operations.count, answered: operations.filter { $0.operation.output != nil }.count,
-                   faults: faults, results: results,
-                   watchEvents: watchLogs.reduce(0) { $0 + $1.all.count }, watchViolations: watchViolations)
+        return Run(operations: history.operations.count,
+                   answered: operations.filter { $0.operation.output != nil }.count,
+                   faults: nemesis.faults, results: results,
+                   watchEvents: watchLogs.reduce(0) { $0 + $1.all.count }, watchViolations: watchViolations,
+                   stateViolations: stateViolations)
+    }
+
+    typealias Operations = [(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)]
+
+    /// The history without the writes whose outcome the client never learned and whose value no
+    /// watcher saw: they never took effect (every value is unique, and the watchers, which agree
+    /// with each other and with every acknowledged write, saw every write up to the last
+    /// revision). As etcd's robustness tests do, because each such write may otherwise be placed
+    /// anywhere after its call, and a run with many of them (a whole cluster killed at once)
+    /// makes the search explode. Only when the watches are complete; otherwise unchanged.
+    static func withoutUnappliedWrites(_ operations: Operations, watched: [WatchedEvent],
+                                       watchesAreComplete: Bool) -> Operations {
+        guard watchesAreComplete else { return operations }
+        let applied = Set(watched.compactMap { event in event.value.map { event.key + "\u{0}" + $0 } })
+        return operations.filter { key, operation in
+            guard operation.output == nil else { return true }
+            switch operation.input {
+            case .read: return true
+            case .write(let value), .compareAndSet(_, let value): return applied.contains(key + "\u{0}" + value)
+            }
+        }
     }
 
     /// Records every event under the registers' prefix from revision 1 until cancelled. The
@@ -214,7 +228,7 @@ import TestSupport
         let deadline = ContinuousClock.now + .seconds(30)
         var final: Int64?
         while final == nil && ContinuousClock.now < deadline {
-            final = try? await client.get("r0").header.revision
+            final = try? await client.get("r").header.revision
         }
         let reached = { logs.map(\.lastRevision) }
         while let final, reached().contains(where: { $0 < final }) && ContinuousClock.now < deadline {
@@ -229,6 +243,32 @@ import TestSupport
             violations.append("watcher \(index) stopped at revision \(revision), before the last write at \(final)")
         }
         return violations
+    }
+
+    /// Every member's hash of the store at the revision the first member has applied (etcd's
+    /// HashKV): members that applied the same history must agree. A member behind gets 10 s.
+    static func compareHashes(of cluster: EtcdCluster, asking client: EtcdClient) async -> [String] {
+        guard let revision = await Nemesis.retry({ try await client.status(endpoint: 0).header.revision }) else {
+            return ["no member answered a status request after the run"]
+        }
+        var hashes: [String: UInt32] = [:]
+        for index in cluster.members.indices {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if let response = try? await client.hashKV(endpoint: index, revision: revision) {
+                    hashes[cluster.members[index].name] = response.hash
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        if Set(hashes.values).count > 1 {
+            return ["members disagree on the store's hash at revision \(revision): \(hashes.sorted { $0.key < $1.key })"]
+        }
+        if hashes.count < cluster.members.count {
+            return ["only \(hashes.keys.sorted()) answered HashKV at revision \(revision)"]
+        }
+        return []
     }
 
     /// The index of the member the others agree leads, if one answers in time; the view of member
@@ -257,13 +297,12 @@ import TestSupport
     /// One client's loop: a random operation on a random key, recorded with its outcome. A write
     /// or compare-and-set that fails in any way is recorded as unknown (it may have been applied);
     /// a failed read says nothing and is left out.
-    static func work(client: EtcdClient, index: Int, keys: [String], until deadline: ContinuousClock.Instant,
-                     history: History) async {
+    static func work(client: EtcdClient, index: Int, keys: RotatingKeys, history: History) async {
         var random = SeededGenerator(seed: UInt64(index) &+ seed)
         var lastSeen: [String: String?] = [:]
         var counter = 0
-        while ContinuousClock.now < deadline {
-            let key = keys[Int(random.next() % UInt64(keys.count))]
+        while !keys.isStopped {
+            let key = keys.key(Int(random.next() % UInt64(keys.count)))
             counter += 1
             let value = "c\(index)-\(counter)"
             let invoked = history.now()
@@ -292,6 +331,29 @@ import TestSupport
             }
         }
     }
+}
+
+/// The registers the clients work on: `count` keys, replaced by new ones every `lifetime`; and
+/// the signal that the run is over.
+final class RotatingKeys: Sendable {
+    let count: Int
+    private let lifetime: Duration
+    private let start = ContinuousClock.now
+    private let stopped = Atomic<Bool>(false)
+
+    init(count: Int, lifetime: Duration) {
+        self.count = count
+        self.lifetime = lifetime
+    }
+
+    /// Register `index` of the current generation, such as "r1-0".
+    func key(_ index: Int) -> String {
+        "r\(index)-\(Int(start.duration(to: .now) / lifetime))"
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
 }
 
 /// What one watcher received, in order.

@@ -104,7 +104,7 @@ public final class EtcdMember: Sendable {
     }
 
     /// Starts the process of one member, without waiting for it.
-    static func launch(
+    public static func launch(
         name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String, state: String = "new",
         peerScheme: String = "http", executable: String, extraArguments: [String], directory: TemporaryDirectory,
         clientTLS: ClientTLS? = nil, environment: [String: String] = [:], host: String = "127.0.0.1",
@@ -172,7 +172,10 @@ public final class EtcdMember: Sendable {
 
     /// Starts the member again like `restarted`, with `extraArguments` added, without waiting
     /// for it (a member of a cluster that is down becomes healthy only with its peers).
-    public func relaunched(extraArguments: [String] = []) throws -> EtcdMember {
+    /// `environment`, when given, replaces the member's variables from now on (to switch a
+    /// failpoint on or off).
+    public func relaunched(extraArguments: [String] = [], environment: [String: String]? = nil) throws -> EtcdMember {
+        let environment = environment ?? self.environment
         let restarts = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?
             .filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".log") }.count ?? 0
         let process = try Self.spawn(

@@ -50,6 +50,22 @@ import Testing
         #expect(state.entries == makeEntries(1...UInt64(state.entries.count), size: 4096))
     }
 
+    /// A write that waited longer than a second goes to the file when the next write comes, as
+    /// an OS writes old dirty pages back: a power failure loses only the recent past.
+    @Test func unsyncedWritesOlderThanASecondAreWrittenBack() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let options = Self.options { $0.unsyncedWritesLostOnKill = true }
+        do {
+            let log = try WriteAheadLog.create(directory: directory.path, metadata: [], options: options)
+            try log.save(hardState: nil, entries: makeEntries(1...2), sync: false)
+            Thread.sleep(forTimeInterval: 1.2)
+            try log.save(hardState: nil, entries: makeEntries(3...4), sync: false)
+        }
+        let (_, state) = try WriteAheadLog.open(directory: directory.path, options: options)
+        #expect(state.entries == makeEntries(1...2))
+    }
+
     /// `--unsafe-no-fsync` under the same simulated power failure: a save that asked for a sync
     /// is lost too. This is the bug the fault harness must catch.
     @Test func withoutFsyncEvenSyncedSavesAreLost() throws {
