@@ -170,7 +170,13 @@ extension ServerCore {
         if status.isLeader {
             do {
                 // An unknown lease answers TTL 0, as etcd does.
-                return try lessor.renew(id: id) ?? 0
+                guard let renewed = try lessor.renew(id: id) else { return 0 }
+                if renewed.resetCheckpoint {
+                    var checkpoint = Etcdserverpb_LeaseCheckpointRequest()
+                    checkpoint.checkpoints = [.with { $0.id = id; $0.remainingTtl = 0 }]
+                    Task { [driver] in _ = try? await driver.propose(.leaseCheckpoint(checkpoint)) }
+                }
+                return renewed.ttl
             } catch {
                 throw error.rpcError
             }

@@ -76,6 +76,7 @@ package final class EtcdServer: Sendable {
             transport: transport, logger: logger, metrics: metrics, tickInterval: heartbeat,
             // etcd's request timeout: 5 s plus two election timeouts.
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
+            electionTimeout: .milliseconds(configuration.electionTimeoutMilliseconds),
             snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes,
             crashBeforeSnapshotRename: configuration.failpoints[.snapshotCrashBeforeRename],
             removed: { shutdown.stop(removed: true) })

@@ -58,11 +58,12 @@ package final class Lessor: Sendable {
         return lease.keys.sorted { [UInt8].compare($0, $1) < 0 }
     }
 
-    /// Applies a checkpoint of remaining TTLs.
+    /// Applies a checkpoint of remaining TTLs; 0 stands for the full TTL (as in etcd, whose
+    /// renewals checkpoint 0 to undo an earlier checkpoint).
     package func checkpoint(_ remaining: [(id: Int64, remainingTTL: Int64)]) {
         state.withLock { state in
             for (id, ttl) in remaining where state.leases[id] != nil {
-                state.leases[id]!.remainingTTL = ttl
+                state.leases[id]!.remainingTTL = ttl > 0 ? min(ttl, state.leases[id]!.ttl) : state.leases[id]!.ttl
             }
         }
     }
@@ -87,13 +88,16 @@ package final class Lessor: Sendable {
 
     // MARK: Leadership
 
-    /// This member became the leader: every lease restarts from its remaining TTL.
-    package func promote() {
+    /// This member became the leader: every lease restarts from its remaining TTL, plus
+    /// `extension` (etcd adds an election timeout), so that no lease ends before the deadline a
+    /// previous leader promised with a renewal it did not live to checkpoint, nor before the
+    /// seconds a checkpoint truncated away.
+    package func promote(extension extra: Duration) {
         state.withLock { state in
             state.isPrimary = true
             let now = ContinuousClock.now
             for id in state.leases.keys {
-                state.leases[id]!.deadline = now + .seconds(state.leases[id]!.remainingTTL)
+                state.leases[id]!.deadline = now + extra + .seconds(state.leases[id]!.remainingTTL)
                 state.leases[id]!.revokeRequested = nil
             }
         }
@@ -111,14 +115,22 @@ package final class Lessor: Sendable {
 
     // MARK: Requests
 
-    /// A keep-alive. - Returns: the TTL, or nil if the lease does not exist.
+    /// A keep-alive. - Returns: the TTL, or nil if the lease does not exist or has expired (its
+    /// revocation is under way: renewing it would promise a life the revocation then cuts short);
+    /// and whether a checkpoint had shortened the lease's remaining TTL, which the caller must then
+    /// reset cluster-wide (a checkpoint of the full TTL), or a later leader would restart the
+    /// renewed lease from the stale, shorter value.
     /// - Throws: `notLeader` on a follower (keep-alives are the leader's business).
-    package func renew(id: Int64) throws(ServerError) -> Int64? {
+    package func renew(id: Int64) throws(ServerError) -> (ttl: Int64, resetCheckpoint: Bool)? {
         try state.withLock { state throws(ServerError) in
             guard state.isPrimary else { throw .notLeader }
             guard let lease = state.leases[id] else { return nil }
-            state.leases[id]!.deadline = .now + .seconds(lease.ttl)
-            return lease.ttl
+            let now = ContinuousClock.now
+            if let deadline = lease.deadline, deadline <= now { return nil }
+            state.leases[id]!.deadline = now + .seconds(lease.ttl)
+            let shortened = lease.remainingTTL < lease.ttl
+            state.leases[id]!.remainingTTL = lease.ttl
+            return (lease.ttl, shortened)
         }
     }
 

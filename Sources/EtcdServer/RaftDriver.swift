@@ -104,6 +104,8 @@ package final class RaftDriver: @unchecked Sendable {
     private let logger: Logger
     private let metrics: ServerMetrics
     private let tickInterval: Duration
+    /// How much a new leader extends every lease (etcd's `Promote(electionTimeout)`).
+    private let electionTimeout: Duration
     let requestTimeout: Duration
     private let snapshotCount: UInt64
     private let maxRequestBytes: Int
@@ -156,7 +158,7 @@ package final class RaftDriver: @unchecked Sendable {
 
     init(recovered: Recovered, snapshots: SnapshotDirectory, identity: MemberIdentity, members: ClusterMembers,
          seeds: [ClusterMember], transport: PeerTransport, logger: Logger, metrics: ServerMetrics, tickInterval: Duration,
-         requestTimeout: Duration, snapshotCount: UInt64, maxRequestBytes: Int,
+         requestTimeout: Duration, electionTimeout: Duration, snapshotCount: UInt64, maxRequestBytes: Int,
          crashBeforeSnapshotRename: Int? = nil, removed: @escaping @Sendable () -> Void) {
         node = recovered.node
         storage = recovered.storage
@@ -175,6 +177,7 @@ package final class RaftDriver: @unchecked Sendable {
         self.metrics = metrics
         self.tickInterval = tickInterval
         self.requestTimeout = requestTimeout
+        self.electionTimeout = electionTimeout
         self.snapshotCount = snapshotCount
         self.maxRequestBytes = maxRequestBytes
         self.crashBeforeSnapshotRename = crashBeforeSnapshotRename
@@ -581,7 +584,7 @@ package final class RaftDriver: @unchecked Sendable {
         }
         status.leader = soft.lead
         status.isLeader = soft.raftState == .leader
-        if status.isLeader && !wasLeader { applier.lessor.promote() }
+        if status.isLeader && !wasLeader { applier.lessor.promote(extension: electionTimeout) }
         if !status.isLeader && wasLeader { applier.lessor.demote() }
         for (index, transfer) in transfers.enumerated().reversed() where transfer.target == soft.lead {
             transfers.remove(at: index)

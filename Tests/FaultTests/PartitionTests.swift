@@ -13,7 +13,7 @@ struct PartitionTests {
     /// follows the new one and has those writes.
     @Test(arguments: ["reference", "ours"])
     func isolatedLeaderLosesItsQuorumAndCatchesUpAfterHealing(server: String) async throws {
-        let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
+        let executable = server == "ours" ? try RegisterUnderKillsTests.ours() : EtcdMember.referenceExecutable
         let lab = try NetworkLab(size: 3)
         defer { lab.destroy() }
         try await TemporaryDirectory.with(prefix: "partition-\(server)") { directory in
@@ -80,7 +80,7 @@ struct PartitionTests {
     /// links are cut, members' packets are throttled, and members are killed or paused.
     @Test(arguments: ["reference", "ours"], [3, 5])
     func registersStayLinearizableUnderPartitions(server: String, members: Int) async throws {
-        let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
+        let executable = server == "ours" ? try RegisterUnderKillsTests.ours() : EtcdMember.referenceExecutable
         let lab = try NetworkLab(size: members)
         defer { lab.destroy() }
         try await TemporaryDirectory.with(prefix: "fault-partition-\(server)") { directory in

@@ -14,12 +14,18 @@ import TestSupport
     static let seconds = Int(ProcessInfo.processInfo.environment["FAULT_SECONDS"] ?? "") ?? 15
     static let seed = UInt64(ProcessInfo.processInfo.environment["FAULT_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
 
+    /// Our server: the one built with the tests, or the one `FAULT_ETCD` names (a release build
+    /// for long runs).
+    static func ours() throws -> String {
+        try ProcessInfo.processInfo.environment["FAULT_ETCD"] ?? builtExecutable("etcd")
+    }
+
     /// Snapshots every 500 entries, so that runs also cut, release and send snapshots.
     static let snapshotEvery = ["--snapshot-count", "500"]
 
     @Test(arguments: ["reference", "ours"])
     func registersStayLinearizableWhileMembersAreKilled(server: String) async throws {
-        let executable = server == "ours" ? try builtExecutable("etcd") : EtcdMember.referenceExecutable
+        let executable = server == "ours" ? try Self.ours() : EtcdMember.referenceExecutable
         try await TemporaryDirectory.with(prefix: "fault-register-\(server)") { directory in
             let run = try await Self.run(executable: executable, seconds: Self.seconds, faults: .killsAndPauses,
                                          directory: directory, extraArguments: Self.snapshotEvery)
@@ -31,7 +37,7 @@ import TestSupport
     /// failed fsyncs, torn WAL writes, a crash before a snapshot's rename, bit flips in the WAL
     /// and in snapshots, members replaced.
     @Test func registersStayLinearizableThroughPowerFailuresAndDiskFaults() async throws {
-        let executable = try builtExecutable("etcd")
+        let executable = try Self.ours()
         try await TemporaryDirectory.with(prefix: "fault-disk") { directory in
             let run = try await Self.run(
                 executable: executable, seconds: max(Self.seconds, 25), faults: .crashesAndDisks, directory: directory,
