@@ -14,7 +14,7 @@ struct Nemesis {
         case followerPauses
         /// Needs a `NetworkLab`: the leader or another member cut off from the rest (with five
         /// members, sometimes together with a second member), one link cut (the member between
-        /// them bridges), a member's packets throttled to 64-512 kbit/s with drops past 50-250 ms
+        /// them bridges) both ways or one way, a member's packets throttled to 64-512 kbit/s with drops past 50-250 ms
         /// of queueing, or a kill or pause as above; each held for 1.5 to 3 s, then healed.
         case partitionsAndLinks
         /// Our server only, every member with `walUnsyncedWritesLostOnKill` so that each kill is
@@ -333,6 +333,12 @@ struct Nemesis {
         case 0:
             faults.append("isolate \(member.name)\(role)")
             try lab.isolate(victim)
+            try await Task.sleep(for: hold)
+            try lab.heal()
+        case 1 where roll(3) == 0:
+            let other = (victim + 1 + roll(size - 1)) % size
+            faults.append("cut \(member.name)->\(cluster.members[other].name) one way")
+            try lab.drop(from: victim, to: other)
             try await Task.sleep(for: hold)
             try lab.heal()
         case 1:

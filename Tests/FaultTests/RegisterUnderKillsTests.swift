@@ -12,6 +12,8 @@ import TestSupport
 /// there) and against ours. `FAULT_SECONDS` lengthens the run, `FAULT_SEED` replays a fault schedule.
 @Suite(.serialized) struct RegisterUnderKillsTests {
     static let seconds = Int(ProcessInfo.processInfo.environment["FAULT_SECONDS"] ?? "") ?? 15
+    /// Register clients; half as many keys at a time. More for a long run, to do more operations.
+    static let clientCount = max(2, Int(ProcessInfo.processInfo.environment["FAULT_CLIENTS"] ?? "") ?? 6)
     static let seed = UInt64(ProcessInfo.processInfo.environment["FAULT_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
 
     /// Our server: the one built with the tests, or the one `FAULT_ETCD` names (a release build
@@ -68,9 +70,26 @@ import TestSupport
         }
     }
 
+    /// How many faults of each kind, such as "kill 3, pause 2".
+    static func tally(_ faults: [String]) -> String {
+        let kinds = ["kill all", "kill", "pause", "walSyncFails", "walTornWrite", "snapshotCrashBeforeRename",
+                     "WAL bit flip", "snapshot bit flip", "membership change", "repair", "isolate", "cut", "throttle"]
+        var counts: [String: Int] = [:]
+        for fault in faults {
+            counts[kinds.first { fault.hasPrefix($0) } ?? "other", default: 0] += 1
+        }
+        return counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    }
+
     /// Records an issue for every check a run failed, and prints what it did.
     static func expectClean(_ run: Run, _ label: String, directory: TemporaryDirectory) {
-        print("\(label): \(run.operations) operations, \(run.answered) answered, \(run.watchEvents) watch events, seed \(seed), faults: \(run.faults.joined(separator: ", "))")
+        let linearizable = run.results.values.filter { $0 == .linearizable }.count
+        print("""
+            \(label): \(run.operations) operations (\(run.answered) answered), \(run.results.count) key histories checked \
+            (\(linearizable) linearizable), \(run.watchEvents) watch events checked, seed \(seed), \
+            \(run.faults.count) faults (\(tally(run.faults))): \(run.faults.suffix(40).joined(separator: ", "))
+            """)
         #expect(run.answered > 20, "\(label): too few operations completed (\(run.answered) of \(run.operations)) to say anything")
         for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
             Issue.record("""
@@ -125,7 +144,8 @@ import TestSupport
         var stateViolations: [String]
     }
 
-    /// Six clients on three keys for `seconds` while `faults` happen (and, for a kind whose faults
+    /// `clientCount` clients (six unless `FAULT_CLIENTS` says) on half as many keys for `seconds`
+    /// while `faults` happen (and, for a kind whose faults
     /// come from a deck, until each was dealt once); each key's history checked (and written to the
     /// directory when it is not linearizable). Every 20 s the clients move on to three new keys, so
     /// that a long run's histories stay short enough to check. Clients know every member and fail
@@ -138,13 +158,15 @@ import TestSupport
                                                   extraArguments: extraArguments, environment: environment, lab: lab)
         let history = History()
         let deadline = ContinuousClock.now + .seconds(seconds)
-        let keys = RotatingKeys(count: 3, lifetime: .seconds(20))
+        let keys = RotatingKeys(count: Self.clientCount / 2, lifetime: .seconds(20))
         // Each client starts on another member, so that every member serves some of the calls;
         // pinned clients stay on the followers.
         let observer = try Self.client(cluster, startingAt: 0)
         var members = Array(cluster.members.indices)
         if pinnedClients, let leader = await Self.leader(of: cluster, asking: observer) { members.removeAll { $0 == leader } }
-        let clients = try (0..<6).map { try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients) }
+        let clients = try (0..<Self.clientCount).map {
+            try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients)
+        }
         // Three watchers of every register from the first revision, each starting on another member.
         let watchLogs = (0..<3).map { _ in WatchLog() }
         let watchClients = try (0..<3).map { try Self.client(cluster, startingAt: $0 % size) }
@@ -158,8 +180,13 @@ import TestSupport
         }
         var nemesis = try Nemesis(kind: kind, cluster: cluster, lab: lab, directory: directory, executable: executable,
                                   extraArguments: extraArguments, environment: environment, seed: Self.seed)
+        var lastReport = ContinuousClock.now
         while ContinuousClock.now < deadline - .seconds(3) || !nemesis.dealtEveryFault {
             try await nemesis.strike()
+            if ContinuousClock.now - lastReport > .seconds(60) {
+                lastReport = .now
+                print("fault run in progress: \(history.operations.count) operations, \(nemesis.faults.count) faults")
+            }
         }
         keys.stop()
         await workers.value

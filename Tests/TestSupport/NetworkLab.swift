@@ -17,6 +17,7 @@ public final class NetworkLab: Sendable {
     public let size: Int
     private let tag: String
     private let subnet: Int
+    /// The dropped directions, each as [from, to].
     private let cuts = Mutex<Set<[Int]>>([])
     /// Whether `throttle` works here, once tried.
     private let throttleWorks = Mutex<Bool?>(nil)
@@ -98,16 +99,21 @@ public final class NetworkLab: Sendable {
 
     /// Cuts the link between `a` and `b`, both ways.
     public func cut(_ a: Int, _ b: Int) throws {
-        try inside(a, ["route", "add", "blackhole", "\(address(b))/32"])
-        try inside(b, ["route", "add", "blackhole", "\(address(a))/32"])
-        _ = cuts.withLock { $0.insert([a, b]) }
+        try drop(from: a, to: b)
+        try drop(from: b, to: a)
+    }
+
+    /// Drops what `from` sends to `to`, one way only. (Over TCP the other way soon stalls too, for
+    /// want of acknowledgements, but its data keeps arriving until then: an asymmetric link.)
+    public func drop(from: Int, to: Int) throws {
+        try inside(from, ["route", "add", "blackhole", "\(address(to))/32"])
+        _ = cuts.withLock { $0.insert([from, to]) }
     }
 
     /// Restores every cut link.
     public func heal() throws {
         for link in cuts.withLock({ cuts in defer { cuts = [] }; return cuts }) {
             try inside(link[0], ["route", "del", "blackhole", "\(address(link[1]))/32"])
-            try inside(link[1], ["route", "del", "blackhole", "\(address(link[0]))/32"])
         }
     }
 
