@@ -147,7 +147,8 @@ package struct ServerConfiguration: Sendable, Hashable {
     /// Flags given (on the command line or through `ETCD_*`) that this server accepts but does not
     /// act on yet, in the order given, so the server can warn about them.
     package var ignoredFlags: [String] = []
-    /// Deliberate bugs for the fault harness to catch (`SWIFT_ETCD_FAILPOINTS`); never set otherwise.
+    /// Deliberate bugs and disk faults for the fault harness, each with its count
+    /// (`SWIFT_ETCD_FAILPOINTS`); never set otherwise.
     package var failpoints: [Failpoint: Int] = [:]
     /// The `ETCD_*` variables that set a flag, which etcd logs at startup
     /// ("recognized and used environment variable KEY=value").

@@ -86,7 +86,7 @@ public final class WriteAheadLog {
     /// (the server must restart and recover), like etcd's fatal on fsync failure.
     private var failed = false
     /// Writes and syncs since the log was opened, for the injected disk faults.
-    private var writes = 0, syncs = 0
+    private var writeCount = 0, syncCount = 0
 
     private init(directory: String, options: Options, metadata: [UInt8], segments: [SegmentName],
                  current: SegmentFile, writeOffset: Int, chainedCRC: UInt32, hardState: HardState,
@@ -224,11 +224,12 @@ public final class WriteAheadLog {
         lastIndex = max(lastIndex, marker.index)
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (with `--unsafe-no-fsync`, only hands it to the
+    /// OS: the server calls this when it stops).
     public func sync() throws {
         guard !failed else { throw WALError.closed }
         do {
-            try syncCurrent()
+            if options.syncs { try syncCurrent() } else { try current.flush() }
         } catch {
             failed = true
             throw error
@@ -269,10 +270,10 @@ public final class WriteAheadLog {
     /// Writes `bytes` to the current segment, unless the injected torn write is due: then half of
     /// them reach the file and the process ends.
     private func writeCurrent(_ bytes: [UInt8], at offset: Int) throws {
-        writes += 1
-        if options.faults.tornWrite == writes {
+        writeCount += 1
+        if options.faults.tornWrite == writeCount {
             try current.writeThrough(Array(bytes[..<(bytes.count / 2)]), at: offset)
-            writeToStandardError("wal: failpoint walTornWrite: exiting after half of write \(writes)\n")
+            writeToStandardError("wal: failpoint walTornWrite: exiting after half of write \(writeCount)\n")
             _exit(86)
         }
         try current.write(bytes, at: offset)
@@ -280,8 +281,8 @@ public final class WriteAheadLog {
 
     private func syncCurrent() throws {
         guard options.syncs else { return }
-        syncs += 1
-        if options.faults.failSync == syncs {
+        syncCount += 1
+        if options.faults.failSync == syncCount {
             throw WALError.io(operation: "fdatasync (failpoint walSyncFails)", path: current.path, errno: EIO)
         }
         try current.dataSync()

@@ -4,7 +4,7 @@ import TestSupport
 
 /// The fault schedule of a harness run: one fault at a time, each healed before the next, chosen
 /// by a seeded generator. Holds the cluster, whose members it replaces as it restarts or swaps
-/// them, and a client that knows the current members.
+/// them (a swapped-in member keeps its predecessor's ports), and a client of its own.
 struct Nemesis {
     enum Kind {
         /// SIGKILL and restart, or SIGSTOP past the election timeout, half of them on the leader;
@@ -13,9 +13,10 @@ struct Nemesis {
         /// SIGSTOP of a member that is not the leader, for 4.5 to 5 s (past the clients' 2 s deadline).
         case followerPauses
         /// Needs a `NetworkLab`: the leader or another member cut off from the rest (with five
-        /// members, sometimes together with a second member), one link cut (the member between
-        /// them bridges) both ways or one way, a member's packets throttled to 64-512 kbit/s with drops past 50-250 ms
-        /// of queueing, or a kill or pause as above; each held for 1.5 to 3 s, then healed.
+        /// members, sometimes together with a second member), one link cut both ways or one way
+        /// (the member between them bridges), a member's packets throttled to 64-512 kbit/s with
+        /// drops past 50-250 ms of queueing, or a kill or pause as above; each held for 1.5 to 3 s,
+        /// then healed.
         case partitionsAndLinks
         /// Our server only, every member with `walUnsyncedWritesLostOnKill` so that each kill is
         /// a power failure: kills (one member, the leader, all at once), pauses, a failed fsync,
@@ -28,7 +29,7 @@ struct Nemesis {
     }
 
     private(set) var cluster: EtcdCluster
-    private(set) var observer: EtcdClient
+    let observer: EtcdClient
     private(set) var faults: [String] = []
     /// What a fault showed wrong by itself (a member serving on with a damaged WAL).
     private(set) var violations: [String] = []
@@ -231,8 +232,9 @@ struct Nemesis {
 
     // MARK: Membership
 
-    /// Removes the member from the cluster, wipes it, and adds a new member with a new name, data
-    /// directory and ports in its place (etcd's way to repair a member whose data is lost).
+    /// Removes the member from the cluster, wipes it, and adds a new member with a new name and
+    /// data directory in its place, on the same ports (etcd's way to repair a member whose data
+    /// is lost).
     private mutating func replace(_ victim: Int, role: String, reason: String) async throws {
         let old = cluster.members[victim]
         await waitUntilHealthy(excluding: victim)
@@ -246,23 +248,21 @@ struct Nemesis {
         }
         await old.stop()
         try? FileManager.default.removeItem(atPath: old.dataDir)
-        let ports = try FreePorts.allocate(2)
+        // The new member takes over the old one's ports: the clients, which know the members by
+        // their endpoints, then reach it as they reached its predecessor.
         let name = "n\(nextMemberNumber)"
         nextMemberNumber += 1
-        let peerURL = "http://127.0.0.1:\(ports[1])"
+        let peerURL = old.peerURL
         guard await Self.retry({ [observer] in try await observer.memberAdd(peerURLs: [peerURL]) }) != nil else {
             throw HarnessError("\(reason): removed \(old.name)\(role), but adding \(name) failed for 20 s")
         }
         let others = cluster.members.indices.filter { $0 != victim }.map { cluster.members[$0] }
         let initialCluster = (others.map { "\($0.name)=\($0.peerURL)" } + ["\(name)=\(peerURL)"]).joined(separator: ",")
         cluster.members[victim] = try EtcdMember.launch(
-            name: name, clientPort: ports[0], peerPort: ports[1], initialCluster: initialCluster, token: "",
+            name: name, clientPort: old.clientPort, peerPort: old.peerPort, initialCluster: initialCluster, token: "",
             state: "existing", executable: executable, extraArguments: extraArguments, directory: directory,
             environment: environment)
         faults.append("\(reason): replaced \(old.name)\(role) by \(name)")
-        let previous = observer
-        observer = try RegisterUnderKillsTests.client(cluster, startingAt: 0)
-        await previous.close()
     }
 
     /// Waits up to 10 s until every member but `excluding` answers `/health` with true.
