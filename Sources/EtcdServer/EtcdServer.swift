@@ -50,12 +50,13 @@ package final class EtcdServer: Sendable {
 
         let recovered: RaftDriver.Recovered
         let identity: MemberIdentity
-        /// Members a joining member learned from its peers, to reach them before its log says who they are.
+        /// Members a joining member learned from its peers (at the join, or from its WAL after a
+        /// restart), to reach them before its log says who they are.
         var seeds: [ClusterMember] = []
         if Self.hasWAL(walDirectory) {
-            (recovered, identity) = try Self.recover(configuration: configuration, walDirectory: walDirectory,
-                                                     snapshots: snapshots, lessor: lessor, alarms: alarms,
-                                                     members: members, electionTicks: electionTicks, logger: logger)
+            (recovered, identity, seeds) = try Self.recover(
+                configuration: configuration, walDirectory: walDirectory, snapshots: snapshots, lessor: lessor,
+                alarms: alarms, members: members, electionTicks: electionTicks, logger: logger)
         } else if configuration.initialClusterState == .existing {
             (recovered, identity, seeds) = try await Self.join(
                 configuration: configuration, walDirectory: walDirectory, lessor: lessor, alarms: alarms,
@@ -288,6 +289,17 @@ package final class EtcdServer: Sendable {
         var name: String
         var peerURLs: [String]
         var voters: [UInt64]
+        /// For a member that joined a running cluster: the members it learned from its peers, so
+        /// that after a crash before its log or a snapshot told it the membership, a restart can
+        /// still reach them (otherwise it could hear the leader but never answer).
+        var joinedPeers: [JoinedPeer]? = nil
+    }
+
+    struct JoinedPeer: Codable {
+        var id: UInt64
+        var name: String
+        var peerURLs: [String]
+        var isLearner: Bool
     }
 
     private static func raftConfiguration(id: UInt64, electionTicks: Int, applied: UInt64) -> RaftConfiguration {
@@ -337,7 +349,7 @@ package final class EtcdServer: Sendable {
 
     private static func recover(configuration: ServerConfiguration, walDirectory: String,
                                 snapshots: SnapshotDirectory, lessor: Lessor, alarms: AlarmList, members: ClusterMembers,
-                                electionTicks: Int, logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
+                                electionTicks: Int, logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity, [ClusterMember]) {
         var (wal, state) = try WriteAheadLog.open(directory: walDirectory, options: configuration.walOptions)
         let metadata = try JSONDecoder().decode(WALMetadata.self, from: Data(state.metadata))
         let identity = MemberIdentity(memberID: metadata.memberID, clusterID: metadata.clusterID,
@@ -397,8 +409,11 @@ package final class EtcdServer: Sendable {
             configuration: raftConfiguration(id: identity.memberID, electionTicks: electionTicks, applied: snapshotIndex),
             storage: storage, randomSeed: UInt64.random(in: 1...UInt64.max))
         logger.info("etcdserver: restarting member \(hex(identity.memberID)) in cluster \(hex(identity.clusterID)) at commit index \(state.hardState.commit)")
+        let seeds = (metadata.joinedPeers ?? []).map {
+            ClusterMember(id: $0.id, name: $0.name, peerURLs: $0.peerURLs, clientURLs: [], isLearner: $0.isLearner)
+        }
         return (RaftDriver.Recovered(node: node, storage: storage, wal: wal, applier: applier,
-                                     confState: confState, snapshotIndex: snapshotIndex), identity)
+                                     confState: confState, snapshotIndex: snapshotIndex), identity, seeds)
     }
 
     /// Joins a running cluster (`--initial-cluster-state existing`) that already lists this member
@@ -427,10 +442,16 @@ package final class EtcdServer: Sendable {
         }
         let identity = MemberIdentity(memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name,
                                       peerURLs: local.peerURLs, clientURLs: configuration.advertiseClientURLs)
-        let metadata = WALMetadata(memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name,
-                                   peerURLs: local.peerURLs, voters: [])
+        let metadata = WALMetadata(
+            memberID: local.id, clusterID: answer.header.clusterID, name: configuration.name, peerURLs: local.peerURLs,
+            voters: [],
+            joinedPeers: existing.map { JoinedPeer(id: $0.id, name: $0.name, peerURLs: $0.peerURLs, isLearner: $0.isLearner) })
         let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)),
                                            options: configuration.walOptions)
+        if configuration.failpoints[.crashAfterJoining] != nil {
+            logger.critical("etcdserver: failpoint crashAfterJoining: exiting after creating the WAL")
+            exit(86)
+        }
         let storage = MemoryStorage(confState: ConfState())
         let applier = Applier(store: MVCCStore(), lessor: lessor, alarms: alarms, members: members, identity: identity,
                               maxTxnOps: configuration.maxTxnOps)

@@ -296,6 +296,9 @@ package enum Failpoint: String, CaseIterable, Sendable {
     /// The `n`th snapshot is written and synced to its temporary file, then the process exits
     /// before renaming it into place.
     case snapshotCrashBeforeRename
+    /// A member joining a running cluster exits right after creating its WAL, before it has heard
+    /// from the leader: its restart knows the cluster only from what the join recorded.
+    case crashAfterJoining
 
     /// The environment variable that lists them.
     package static let environmentVariable = "SWIFT_ETCD_FAILPOINTS"

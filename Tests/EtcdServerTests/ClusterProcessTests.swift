@@ -306,6 +306,39 @@ print("members", sorted(m.name for m in b.members))
         #expect(Self.log(of: cluster.members[lagging]).contains("recovered store from snapshot at index"))
     }
 
+    /// A member that crashed after its join created its WAL, before the leader sent it anything,
+    /// knows the cluster only from what the join recorded: its restart must reach the members,
+    /// answer the leader and catch up (before, it heard the leader but could never answer).
+    @Test func aMemberThatCrashedRightAfterJoiningCatchesUpOnRestart() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-join-crash") { directory in
+            let cluster = try await Self.startCluster(in: directory)
+            defer { Task { await cluster.stop() } }
+            let client = try Self.client(cluster.members.map(\.clientEndpoint))
+            defer { Task { await client.close() } }
+            let written = try await client.put("before-join", "present")
+            let ports = try FreePorts.allocate(2)
+            let peerURL = "http://127.0.0.1:\(ports[1])"
+            try await waitUntil("member add to be accepted", timeout: .seconds(30), interval: .milliseconds(500)) {
+                try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "add", "n4", "--peer-urls", peerURL]).exitCode == 0
+            }
+            let crashing = try EtcdMember.launch(
+                name: "n4", clientPort: ports[0], peerPort: ports[1], initialCluster: cluster.initialCluster + ",n4=\(peerURL)",
+                token: "", state: "existing", executable: try builtExecutable("etcd"), extraArguments: [],
+                directory: directory, environment: ["SWIFT_ETCD_FAILPOINTS": "crashAfterJoining"])
+            try await waitUntil("the joining member to crash at the failpoint", timeout: .seconds(20)) { !crashing.process.isRunning }
+            #expect(Self.log(of: crashing).contains("failpoint crashAfterJoining"))
+            let restarted = try crashing.relaunched(environment: [:])
+            defer { Task { await restarted.stop() } }
+            try await restarted.waitUntilHealthy(timeout: .seconds(60))
+            try await waitUntil("the restarted member to have the data written before it joined") {
+                let member = try Self.client([restarted.clientEndpoint])
+                defer { Task { await member.close() } }
+                let read = try await member.get("before-join", .serializable)
+                return read.kvs.first?.modRevision == written.header.revision
+            }
+        }
+    }
+
     @Test func membersAreAddedPromotedUpdatedAndRemovedWhileClientsWrite() async throws {
         try await TemporaryDirectory.with(prefix: "cluster-membership") { directory in
             let cluster = try await Self.startCluster(in: directory)

@@ -24,7 +24,8 @@ struct Nemesis {
         /// the newest snapshot file, and member replacement (which is also how a member refusing
         /// its damaged data directory is repaired).
         case crashesAndDisks
-        /// Every member killed at once, each time.
+        /// Every member killed at once, each time once the cluster serves again and has taken
+        /// writes for 0.5 to 1.5 s.
         case powerFailures
     }
 
@@ -81,6 +82,10 @@ struct Nemesis {
             try await pause(victim, milliseconds: 4500 + roll(500))
             return
         case .powerFailures:
+            // Only once the cluster serves again and has taken writes for a moment: a power
+            // failure then always finds acknowledged writes that must survive it.
+            await waitUntilHealthy(excluding: nil)
+            try await Task.sleep(for: .milliseconds(500 + roll(1000)))
             try await killAll()
             return
         case .killsAndPauses, .partitionsAndLinks, .crashesAndDisks:
@@ -266,7 +271,7 @@ struct Nemesis {
     }
 
     /// Waits up to 10 s until every member but `excluding` answers `/health` with true.
-    private func waitUntilHealthy(excluding: Int) async {
+    private func waitUntilHealthy(excluding: Int?) async {
         let deadline = ContinuousClock.now + .seconds(10)
         for (index, member) in cluster.members.enumerated() where index != excluding {
             while ContinuousClock.now < deadline {
