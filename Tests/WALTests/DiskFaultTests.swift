@@ -75,11 +75,18 @@ import Testing
         do {
             let log = try WriteAheadLog.create(directory: directory.path, metadata: [], options: options)
             try log.save(hardState: HardState(term: 1, commit: 3), entries: makeEntries(1...3), sync: true)
-            try log.sync()
         }
         let (_, state) = try WriteAheadLog.open(directory: directory.path, options: options)
         #expect(state.entries.isEmpty)
         #expect(state.hardState == HardState())
+        // A server that stops cleanly calls `sync()`, which then hands what it has to the OS.
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+            try log.save(hardState: nil, entries: makeEntries(1...2), sync: true)
+            try log.sync()
+        }
+        let (_, stopped) = try WriteAheadLog.open(directory: directory.path, options: options)
+        #expect(stopped.entries == makeEntries(1...2))
     }
 
     /// The `n`th sync fails; the log then refuses every later write, since what reached the disk
