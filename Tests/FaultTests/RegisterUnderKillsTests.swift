@@ -5,11 +5,13 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// A bounded run of the fault harness: clients read, write and compare-and-set a few registers
-/// (keys) on a three-member cluster while members are killed with SIGKILL and restarted, or
-/// paused with SIGSTOP for longer than the election timeout; half of the faults hit the leader.
-/// Then each key's history must be linearizable. Against Debian's etcd (the harness must pass
-/// there) and against ours. `FAULT_SECONDS` lengthens the run, `FAULT_SEED` replays a fault schedule.
+/// Bounded runs of the fault harness: clients read, write and compare-and-set a few registers
+/// (keys) on a three-member cluster while a `Nemesis` kills, pauses and replaces members (and, for
+/// ours, cuts their power and damages their disks). Then each key's history must be linearizable,
+/// the watchers must agree with each other and with every acknowledged write, and the members must
+/// agree on the store's hash. Against Debian's etcd (the harness must pass there) and against ours.
+/// `FAULT_SECONDS` lengthens a run, `FAULT_SEED` replays a fault schedule, `FAULT_CLIENTS` adds
+/// clients and `FAULT_ETCD` names our server's binary (a release build for long runs).
 @Suite(.serialized) struct RegisterUnderKillsTests {
     static let seconds = Int(ProcessInfo.processInfo.environment["FAULT_SECONDS"] ?? "") ?? 15
     /// Register clients; half as many keys at a time. More for a long run, to do more operations.
