@@ -173,10 +173,7 @@ final class LeaseHistory: Sendable {
     private let state = Mutex(State())
     private let stopped = Atomic<Bool>(false)
 
-    func now() -> UInt64 {
-        let elapsed = start.duration(to: .now)
-        return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-    }
+    func now() -> UInt64 { start.nanosecondsToNow() }
 
     func stop() { stopped.store(true, ordering: .relaxed) }
     var isStopped: Bool { stopped.load(ordering: .relaxed) }

@@ -140,8 +140,7 @@ struct Nemesis {
     private mutating func kill(_ victim: Int, role: String) async throws {
         let member = cluster.members[victim]
         faults.append("kill \(member.name)\(role)")
-        member.process.send(SIGKILL)
-        await member.stop()
+        await Self.kill(member)
         try await Task.sleep(for: .milliseconds(200 + roll(800)))
         cluster.members[victim] = try member.relaunched()
     }
@@ -159,8 +158,7 @@ struct Nemesis {
     /// starts it again without, and it must recover from what the failpoint left.
     private mutating func crashByFailpoint(_ victim: Int, role: String, _ failpoint: String) async throws {
         let member = cluster.members[victim]
-        member.process.send(SIGKILL)
-        await member.stop()
+        await Self.kill(member)
         var faulty = environment
         faulty[Self.failpointVariable] = (environment[Self.failpointVariable].map { $0 + "," } ?? "") + failpoint
         let crashing = try member.relaunched(environment: faulty)
@@ -176,27 +174,21 @@ struct Nemesis {
     /// refuse to start (never serve from a log it cannot trust), and is then replaced.
     private mutating func flipWALBit(_ victim: Int, role: String) async throws {
         let member = cluster.members[victim]
-        member.process.send(SIGKILL)
-        await member.stop()
-        let walDirectory = member.dataDir + "/member/wal"
-        let segments = (try? FileManager.default.contentsOfDirectory(atPath: walDirectory))?
-            .filter { $0.hasSuffix(".wal") }.sorted() ?? []
-        guard let newest = segments.last, var bytes = FileManager.default.contents(atPath: walDirectory + "/" + newest),
-              case let records = Self.recordRanges(Array(bytes)), records.count >= 2 else {
+        await Self.kill(member)
+        guard let (path, bytes) = Self.newestFile(in: member.dataDir + "/member/wal", endingWith: ".wal"),
+              case let records = Self.recordRanges(bytes), records.count >= 2 else {
             faults.append("kill \(member.name)\(role) (no WAL records to damage)")
             cluster.members[victim] = try member.relaunched()
             return
         }
         let record = records[roll(records.count - 1)]
-        let position = record.lowerBound + roll(record.count)
-        bytes[position] ^= UInt8(1) << UInt8(roll(8))
-        try bytes.write(to: URL(fileURLWithPath: walDirectory + "/" + newest))
+        let position = try flipBit(in: bytes, at: record.lowerBound + roll(record.count), writingTo: path)
+        let file = URL(fileURLWithPath: path).lastPathComponent
         let restarted = try member.relaunched()
-        let refused = await Self.waitForExit(restarted.process, within: .seconds(15))
-        if refused {
-            faults.append("WAL bit flip at \(newest)+\(position) on \(member.name)\(role): refused")
+        if await Self.waitForExit(restarted.process, within: .seconds(15)) {
+            faults.append("WAL bit flip at \(file)+\(position) on \(member.name)\(role): refused")
         } else {
-            violations.append("\(member.name) started with a bit flipped at \(newest)+\(position) in its WAL")
+            violations.append("\(member.name) started with a bit flipped at \(file)+\(position) in its WAL")
             await restarted.stop()
         }
         cluster.members[victim] = restarted
@@ -208,31 +200,44 @@ struct Nemesis {
     /// is replaced.
     private mutating func flipSnapshotBit(_ victim: Int, role: String) async throws {
         let member = cluster.members[victim]
-        member.process.send(SIGKILL)
-        await member.stop()
-        let snapDirectory = member.dataDir + "/member/snap"
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: snapDirectory))?
-            .filter { $0.hasSuffix(".snap.db") }.sorted() ?? []
-        guard let newest = files.last, var bytes = FileManager.default.contents(atPath: snapDirectory + "/" + newest),
+        await Self.kill(member)
+        guard let (path, bytes) = Self.newestFile(in: member.dataDir + "/member/snap", endingWith: ".snap.db"),
               bytes.count > 8192 else {
             faults.append("kill \(member.name)\(role) (no snapshot to damage)")
             cluster.members[victim] = try member.relaunched()
             return
         }
         // Past SQLite's first page (its header), where the rows are.
-        let position = 4096 + roll(bytes.count - 4096)
-        bytes[position] ^= UInt8(1) << UInt8(roll(8))
-        try bytes.write(to: URL(fileURLWithPath: snapDirectory + "/" + newest))
+        let position = try flipBit(in: bytes, at: 4096 + roll(bytes.count - 4096), writingTo: path)
+        let file = URL(fileURLWithPath: path).lastPathComponent
         let restarted = try member.relaunched()
         cluster.members[victim] = restarted
         if await Self.waitForExit(restarted.process, within: .seconds(8)) {
-            faults.append("snapshot bit flip at \(newest)+\(position) on \(member.name)\(role): refused")
+            faults.append("snapshot bit flip at \(file)+\(position) on \(member.name)\(role): refused")
             try await replace(victim, role: role, reason: "repair")
         } else {
             let detected = restarted.process.logTail(lines: 400).contains("skipping unusable snapshot")
-            faults.append("snapshot bit flip at \(newest)+\(position) on \(member.name)\(role): "
+            faults.append("snapshot bit flip at \(file)+\(position) on \(member.name)\(role): "
                           + (detected ? "detected, started from an older snapshot" : "in unused bytes, started"))
         }
+    }
+
+    /// The path and bytes of the last file in `directory` (by name) whose name ends with `suffix`.
+    private static func newestFile(in directory: String, endingWith suffix: String) -> (String, [UInt8])? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory))?
+            .filter { $0.hasSuffix(suffix) }.sorted() ?? []
+        guard let newest = names.last, let data = FileManager.default.contents(atPath: directory + "/" + newest) else {
+            return nil
+        }
+        return (directory + "/" + newest, Array(data))
+    }
+
+    /// Flips a random bit of the byte at `position` and writes the bytes to `path`; returns `position`.
+    private mutating func flipBit(in bytes: [UInt8], at position: Int, writingTo path: String) throws -> Int {
+        var damaged = bytes
+        damaged[position] ^= UInt8(1) << UInt8(roll(8))
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        return position
     }
 
     // MARK: Membership
@@ -296,6 +301,12 @@ struct Nemesis {
             try? await Task.sleep(for: .milliseconds(300))
         }
         return nil
+    }
+
+    /// SIGKILL, then reaps the process.
+    static func kill(_ member: EtcdMember) async {
+        member.process.send(SIGKILL)
+        await member.stop()
     }
 
     static func waitForExit(_ process: ChildProcess, within limit: Duration) async -> Bool {

@@ -163,9 +163,12 @@ import TestSupport
         let keys = RotatingKeys(count: Self.clientCount / 2, lifetime: .seconds(20))
         // Each client starts on another member, so that every member serves some of the calls;
         // pinned clients stay on the followers.
-        let observer = try Self.client(cluster, startingAt: 0)
+        var nemesis = try Nemesis(kind: kind, cluster: cluster, lab: lab, directory: directory, executable: executable,
+                                  extraArguments: extraArguments, environment: environment, seed: Self.seed)
         var members = Array(cluster.members.indices)
-        if pinnedClients, let leader = await Self.leader(of: cluster, asking: observer) { members.removeAll { $0 == leader } }
+        if pinnedClients, let leader = await Self.leader(of: cluster, asking: nemesis.observer) {
+            members.removeAll { $0 == leader }
+        }
         let clients = try (0..<Self.clientCount).map {
             try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients)
         }
@@ -180,8 +183,6 @@ import TestSupport
                 }
             }
         }
-        var nemesis = try Nemesis(kind: kind, cluster: cluster, lab: lab, directory: directory, executable: executable,
-                                  extraArguments: extraArguments, environment: environment, seed: Self.seed)
         var lastReport = ContinuousClock.now
         while ContinuousClock.now < deadline - .seconds(3) || !nemesis.dealtEveryFault {
             try await nemesis.strike()
@@ -195,7 +196,6 @@ import TestSupport
         // Every fault is healed now: each watcher must catch up with the last write.
         let watchViolations = await Self.drain(watchers, logs: watchLogs, asking: nemesis.observer, history: history)
         let stateViolations = await nemesis.violations + Self.compareHashes(of: nemesis.cluster, asking: nemesis.observer)
-        await observer.close()
         await nemesis.observer.close()
         for client in clients + watchClients { await client.close() }
         await nemesis.cluster.stop()
@@ -410,10 +410,7 @@ final class History: Sendable {
     private let entries = Mutex<[(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)]>([])
     private let acknowledged = Mutex<[WatchedEvent]>([])
 
-    func now() -> UInt64 {
-        let elapsed = start.duration(to: .now)
-        return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-    }
+    func now() -> UInt64 { start.nanosecondsToNow() }
 
     func record(_ key: String, client: Int, _ input: RegisterModel.Input, _ output: RegisterModel.Output?,
                 invoked: UInt64, returned: UInt64?) {
@@ -433,4 +430,12 @@ final class History: Sendable {
 
     /// The writes acknowledged so far.
     var acknowledgedWrites: [WatchedEvent] { acknowledged.withLock { $0 } }
+}
+
+extension ContinuousClock.Instant {
+    /// Nanoseconds from this instant to now: the times of a recorded history.
+    func nanosecondsToNow() -> UInt64 {
+        let elapsed = duration(to: .now)
+        return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
+    }
 }
