@@ -161,8 +161,22 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "Raft"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "TestSupport"]),
-        // Process-level fault runs (bounded here; FAULT_SECONDS lengthens them).
-        .testTarget(name: "FaultTests", dependencies: ["EtcdClient", "Linearizability", "TestSupport", "etcd"]),
+        // The fault harness (nemesis, register workload, checks), for the bounded runs in
+        // FaultTests and for `fault-run`, the command for long runs (built in release).
+        .target(name: "FaultHarness", dependencies: ["EtcdClient", "Linearizability", "TestSupport"], path: "Tests/FaultHarness"),
+        .executableTarget(name: "fault-run", dependencies: ["FaultHarness", "TestSupport"], path: "Tests/FaultRun"),
+        // The whole-server deterministic simulation (members of EtcdServer in one process on a
+        // simulated network, clock and disk), for FaultTests and for `server-sim`, which runs many seeds.
+        .target(
+            name: "ServerSimulation",
+            dependencies: ["EtcdServer", "EtcdProto", "BTreeStore", "Linearizability", "Raft", "TestSupport", "WAL",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ServerSimulation"
+        ),
+        .executableTarget(name: "server-sim", dependencies: ["ServerSimulation"], path: "Tests/ServerSim"),
+        // Process-level fault runs (bounded here; FAULT_SECONDS lengthens them) and the simulation's seeds.
+        .testTarget(name: "FaultTests", dependencies: ["EtcdClient", "FaultHarness", "Linearizability", "ServerSimulation",
+                                                       "TestSupport", "etcd", "server-sim"]),
         .testTarget(name: "BTreeStoreTests", dependencies: ["BTreeStore", "TestSupport"]),
         .testTarget(
             name: "CSQLiteTests",

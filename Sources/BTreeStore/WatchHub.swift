@@ -302,7 +302,9 @@ package final class WatchHub: Sendable {
         }
         let stillWatching = state.withLock { state -> Bool in
             guard state.watchers[id] != nil else { return false }
-            state.watchers[id]?.nextRevision = reached + 1
+            // Never back: a start still in the future (a snapshot restore made a watcher resumed
+            // on a lagging member catch up from a store behind it) stays its lower bound.
+            state.watchers[id]?.nextRevision = Swift.max(from, reached + 1)
             if reached == state.view.revision { state.watchers[id]?.synced = true }
             return true
         }

@@ -40,11 +40,9 @@ package final class EtcdServer: Sendable {
         let walDirectory = configuration.walDir ?? memberDirectory + "/wal"
         let snapshots = try SnapshotDirectory(path: memberDirectory + "/snap")
         try snapshots.removeInterruptedReceives()
-        let electionTicks = max(2, configuration.electionTimeoutMilliseconds / max(1, configuration.heartbeatIntervalMilliseconds))
-        let heartbeat = Duration.milliseconds(configuration.heartbeatIntervalMilliseconds)
-        // etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
-        let minimumTTL = Int64(((3 * electionTicks / 2) * configuration.heartbeatIntervalMilliseconds + 999) / 1000)
-        let lessor = Lessor(minimumTTL: max(1, minimumTTL))
+        let timing = MemberTiming(configuration)
+        let electionTicks = timing.electionTicks
+        let lessor = Lessor(minimumTTL: timing.minimumTTL)
         let alarms = AlarmList()
         let members = ClusterMembers()
 
@@ -74,12 +72,10 @@ package final class EtcdServer: Sendable {
             isRemoved: { members.isRemoved($0) })
         let driver = RaftDriver(
             recovered: recovered, snapshots: snapshots, identity: identity, members: members, seeds: seeds,
-            transport: transport, logger: logger, metrics: metrics, tickInterval: heartbeat,
-            // etcd's request timeout: 5 s plus two election timeouts.
-            requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
-            electionTimeout: .milliseconds(configuration.electionTimeoutMilliseconds),
+            transport: transport, logger: logger, metrics: metrics, tickInterval: timing.heartbeat,
+            requestTimeout: timing.requestTimeout, electionTimeout: timing.electionTimeout,
             snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes,
-            crashBeforeSnapshotRename: configuration.failpoints[.snapshotCrashBeforeRename],
+            environment: DriverEnvironment(crashBeforeSnapshotRename: configuration.failpoints[.snapshotCrashBeforeRename]),
             removed: { shutdown.stop(removed: true) })
         let store = recovered.applier.store
         core = ServerCore(configuration: configuration, identity: identity, driver: driver, members: members,
@@ -277,9 +273,29 @@ package final class EtcdServer: Sendable {
 
     // MARK: Start-up
 
-    private static func hasWAL(_ directory: String) -> Bool {
+    static func hasWAL(_ directory: String) -> Bool {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.contains { $0.hasSuffix(".wal") }
+    }
+
+    /// The member's clock settings, from its heartbeat and election timeout.
+    struct MemberTiming {
+        var electionTicks: Int
+        var heartbeat: Duration
+        var electionTimeout: Duration
+        /// etcd's: 5 s plus two election timeouts.
+        var requestTimeout: Duration
+        /// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
+        var minimumTTL: Int64
+
+        init(_ configuration: ServerConfiguration) {
+            let heartbeatMilliseconds = configuration.heartbeatIntervalMilliseconds
+            electionTicks = max(2, configuration.electionTimeoutMilliseconds / max(1, heartbeatMilliseconds))
+            heartbeat = .milliseconds(heartbeatMilliseconds)
+            electionTimeout = .milliseconds(configuration.electionTimeoutMilliseconds)
+            requestTimeout = .seconds(5) + electionTimeout * 2
+            minimumTTL = max(1, Int64(((3 * electionTicks / 2) * heartbeatMilliseconds + 999) / 1000))
+        }
     }
 
     /// What the WAL's metadata records of the member: written once, at bootstrap.
@@ -307,9 +323,12 @@ package final class EtcdServer: Sendable {
                           maxInflightMessages: 512, checkQuorum: true, preVote: true)
     }
 
-    private static func bootstrap(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
-                                  alarms: AlarmList, members: ClusterMembers, electionTicks: Int,
-                                  logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity) {
+    /// A new member of a new cluster (`--initial-cluster-state new`). `walOptions` and
+    /// `randomSeed` are the simulation's; a process takes the configuration's and a random one.
+    static func bootstrap(configuration: ServerConfiguration, walDirectory: String, lessor: Lessor,
+                          alarms: AlarmList, members: ClusterMembers, electionTicks: Int, logger: Logger,
+                          walOptions: WriteAheadLog.Options? = nil,
+                          randomSeed: UInt64 = .random(in: 1...UInt64.max)) throws -> (RaftDriver.Recovered, MemberIdentity) {
         let membership = try InitialMembership(
             name: configuration.name, initialCluster: configuration.initialCluster,
             advertisedPeerURLs: configuration.initialAdvertisePeerURLs, token: configuration.initialClusterToken)
@@ -323,7 +342,7 @@ package final class EtcdServer: Sendable {
         let metadata = WALMetadata(memberID: memberID, clusterID: clusterID, name: configuration.name,
                                    peerURLs: peerURLs, voters: voters)
         let wal = try WriteAheadLog.create(directory: walDirectory, metadata: Array(try JSONEncoder().encode(metadata)),
-                                           options: configuration.walOptions)
+                                           options: walOptions ?? configuration.walOptions)
         let confState = ConfState(voters: metadata.voters)
         let storage = MemoryStorage(confState: confState)
         // As etcd bootstraps: the initial members are the log's first entries, committed at term 1,
@@ -341,16 +360,19 @@ package final class EtcdServer: Sendable {
         let applier = Applier(store: store, lessor: lessor, alarms: alarms, members: members, identity: identity,
                               maxTxnOps: configuration.maxTxnOps)
         let node = RawNode(configuration: raftConfiguration(id: memberID, electionTicks: electionTicks, applied: 0),
-                           storage: storage, randomSeed: UInt64.random(in: 1...UInt64.max))
+                           storage: storage, randomSeed: randomSeed)
         logger.info("etcdserver: starting member \(hex(memberID)) in cluster \(hex(clusterID))")
         return (RaftDriver.Recovered(node: node, storage: storage, wal: wal, applier: applier,
                                      confState: confState, snapshotIndex: 0), identity)
     }
 
-    private static func recover(configuration: ServerConfiguration, walDirectory: String,
-                                snapshots: SnapshotDirectory, lessor: Lessor, alarms: AlarmList, members: ClusterMembers,
-                                electionTicks: Int, logger: Logger) throws -> (RaftDriver.Recovered, MemberIdentity, [ClusterMember]) {
-        var (wal, state) = try WriteAheadLog.open(directory: walDirectory, options: configuration.walOptions)
+    /// A restart from the data directory: the newest usable snapshot, then the WAL after it.
+    static func recover(configuration: ServerConfiguration, walDirectory: String,
+                        snapshots: SnapshotDirectory, lessor: Lessor, alarms: AlarmList, members: ClusterMembers,
+                        electionTicks: Int, logger: Logger, walOptions: WriteAheadLog.Options? = nil,
+                        randomSeed: UInt64 = .random(in: 1...UInt64.max)) throws -> (RaftDriver.Recovered, MemberIdentity, [ClusterMember]) {
+        let walOptions = walOptions ?? configuration.walOptions
+        var (wal, state) = try WriteAheadLog.open(directory: walDirectory, options: walOptions)
         let metadata = try JSONDecoder().decode(WALMetadata.self, from: Data(state.metadata))
         let identity = MemberIdentity(memberID: metadata.memberID, clusterID: metadata.clusterID,
                                       name: metadata.name, peerURLs: metadata.peerURLs,
@@ -369,7 +391,7 @@ package final class EtcdServer: Sendable {
                                                                 learners: snapshot?.learners ?? []))
             do {
                 (wal, state) = try WriteAheadLog.open(directory: walDirectory, from: snapshotIndex == 0 ? nil : marker,
-                                                      options: configuration.walOptions)
+                                                      options: walOptions)
             } catch {
                 throw StartupError("the newest usable snapshot (index \(snapshotIndex)) is older than the WAL's first entries; cannot recover: \(error)")
             }
@@ -400,20 +422,38 @@ package final class EtcdServer: Sendable {
             confState = ConfState(voters: metadata.voters)
             storage = MemoryStorage(confState: confState)
         }
-        storage.setHardState(state.hardState)
+        let hardState = Self.hardState(state.hardState, coveringSnapshot: snapshot.map { ($0.index, $0.term) })
+        storage.setHardState(hardState)
         storage.append(state.entries.filter { $0.index > snapshotIndex })
         let applier = Applier(store: store, lessor: lessor, alarms: alarms, members: members, identity: identity,
                               maxTxnOps: configuration.maxTxnOps)
-        applier.term = state.hardState.term
+        applier.term = hardState.term
         let node = RawNode(
             configuration: raftConfiguration(id: identity.memberID, electionTicks: electionTicks, applied: snapshotIndex),
-            storage: storage, randomSeed: UInt64.random(in: 1...UInt64.max))
-        logger.info("etcdserver: restarting member \(hex(identity.memberID)) in cluster \(hex(identity.clusterID)) at commit index \(state.hardState.commit)")
+            storage: storage, randomSeed: randomSeed)
+        logger.info("etcdserver: restarting member \(hex(identity.memberID)) in cluster \(hex(identity.clusterID)) at commit index \(hardState.commit)")
         let seeds = (metadata.joinedPeers ?? []).map {
             ClusterMember(id: $0.id, name: $0.name, peerURLs: $0.peerURLs, clientURLs: [], isLearner: $0.isLearner)
         }
         return (RaftDriver.Recovered(node: node, storage: storage, wal: wal, applier: applier,
                                      confState: confState, snapshotIndex: snapshotIndex), identity, seeds)
+    }
+
+    /// The WAL's hard state, raised to the snapshot the member starts from. A member that
+    /// installed the leader's snapshot and crashed before its Ready's hard state reached the WAL
+    /// (the snapshot is written first, as in etcd) has a snapshot from a term, and committed up to
+    /// an index, that its WAL has not recorded yet. Raising the term clears the vote: a vote is
+    /// persisted before it is sent, so none was cast in a term the WAL never saw. Without it
+    /// Raft would start in an older term than its own log's last entry.
+    static func hardState(_ recorded: HardState, coveringSnapshot snapshot: (index: UInt64, term: UInt64)?) -> HardState {
+        guard let snapshot else { return recorded }
+        var state = recorded
+        if state.term < snapshot.term {
+            state.term = snapshot.term
+            state.vote = 0
+        }
+        state.commit = max(state.commit, snapshot.index)
+        return state
     }
 
     /// Joins a running cluster (`--initial-cluster-state existing`) that already lists this member

@@ -143,25 +143,29 @@ final class PeerTransport: Sendable {
     func updatePeers(_ members: [ClusterMember]) {
         let wanted = Dictionary(members.filter { $0.id != localID }.map { ($0.id, $0.peerURLs) },
                                 uniquingKeysWith: { first, _ in first })
-        let (closed, opened) = links.withLock { links -> ([PeerLink], [UInt64]) in
+        let (closed, opened) = links.withLock { links -> ([PeerLink], [PeerLink]) in
             var closed: [PeerLink] = []
             for (id, link) in links where wanted[id] == nil {
                 closed.append(link)
                 links[id] = nil
             }
-            var opened: [UInt64] = []
+            var opened: [PeerLink] = []
             for (id, urls) in wanted {
                 if let link = links[id] {
                     link.setURLs(urls)
                 } else {
-                    links[id] = PeerLink(id: id, urls: urls, transport: self, loop: group.next())
-                    opened.append(id)
+                    let link = PeerLink(id: id, urls: urls, transport: self, loop: group.next())
+                    links[id] = link
+                    opened.append(link)
                 }
             }
             return (closed, opened)
         }
         for link in closed { link.close() }
-        for id in opened { logger.info("rafthttp: added peer \(hex(id))") }
+        for link in opened {
+            logger.info("rafthttp: added peer \(hex(link.id))")
+            link.start()
+        }
     }
 
     /// Sends messages (one batch per peer); snapshots go on their own connections.
@@ -409,6 +413,8 @@ final class PeerLink: @unchecked Sendable {
     private var backoff: TimeAmount = .milliseconds(50)
     private var isClosed = false
     private var reportedDown = false
+    private var reportedRefusal = false
+    private var reconnectScheduled = false
 
     /// Batches held while connecting or while the socket is full; beyond this they are dropped
     /// and Raft is told the peer is unreachable (it resends from its log).
@@ -425,6 +431,13 @@ final class PeerLink: @unchecked Sendable {
     var activeSince: ContinuousClock.Instant? { shared.withLock { $0.activeSince } }
 
     func setURLs(_ urls: [String]) { shared.withLock { $0.urls = urls } }
+
+    /// Dials the peer now and keeps the stream up from then on, as etcd does: a member knows
+    /// which peers are reachable before it has anything to send them (a follower checks that
+    /// before accepting a membership change), and the first message finds the stream open.
+    func start() {
+        loop.execute { self.connectIfIdle() }
+    }
 
     func send(_ batch: [UInt8]) {
         loop.execute { self.enqueue(batch) }
@@ -454,13 +467,30 @@ final class PeerLink: @unchecked Sendable {
         if channel == nil && !connecting { connect() }
     }
 
+    private func connectIfIdle() {
+        guard !isClosed, channel == nil, !connecting else { return }
+        connect()
+    }
+
+    /// Dials again when the backoff ends; the link never stops trying until it is closed.
+    private func scheduleReconnect() {
+        guard !isClosed, !reconnectScheduled else { return }
+        reconnectScheduled = true
+        loop.scheduleTask(deadline: retryAfter) {
+            self.reconnectScheduled = false
+            self.connectIfIdle()
+        }
+    }
+
     private func connect() {
         let urls = urls
         guard !urls.isEmpty else { return }
         if NIODeadline.now() < retryAfter {
-            // Still backing off: what waits is dropped, and the next send tries again.
+            // Still backing off: what waits is dropped (Raft resends it), and the link dials
+            // again when the backoff ends.
             waiting = []
             transport.delegate?.peerUnreachable(id)
+            scheduleReconnect()
             return
         }
         connecting = true
@@ -487,6 +517,11 @@ final class PeerLink: @unchecked Sendable {
             channel.close(promise: nil)
             return
         }
+        guard channel.isActive else {
+            // Closed before we got here: its close was not ours to see, so count it as a failure.
+            failed("connection closed")
+            return
+        }
         self.channel = channel
         let hello = PeerHello(stream: .raft, clusterID: transport.clusterID, from: transport.localID, to: id)
         channel.write(PeerFrame.buffer(.hello, hello.encoded(), allocator: channel.allocator), promise: nil)
@@ -505,6 +540,7 @@ final class PeerLink: @unchecked Sendable {
                           level: .warning)
         }
         transport.delegate?.peerUnreachable(id)
+        scheduleReconnect()
     }
 
     // Called by the handler, on the loop.
@@ -512,12 +548,17 @@ final class PeerLink: @unchecked Sendable {
     func accepted() {
         backoff = .milliseconds(50)
         reportedDown = false
+        reportedRefusal = false
         shared.withLock { $0.activeSince = .now }
         transport.log("rafthttp: peer \(hex(id)) became active")
     }
 
     func refused(_ refusal: PeerRefusal?, reason: String) {
-        transport.log("rafthttp: peer \(hex(id)) refused the stream: \(reason)", level: .error)
+        // Said once: the link keeps dialing, and the peer keeps refusing until something changes.
+        if !reportedRefusal {
+            reportedRefusal = true
+            transport.log("rafthttp: peer \(hex(id)) refused the stream: \(reason)", level: .error)
+        }
         if refusal == .removed { transport.delegate?.peerSaysRemoved() }
         retryAfter = .now() + .seconds(1)
     }
@@ -535,7 +576,10 @@ final class PeerLink: @unchecked Sendable {
                           level: .warning)
             reportedDown = true
         }
-        if !isClosed { transport.delegate?.peerUnreachable(id) }
+        guard !isClosed else { return }
+        transport.delegate?.peerUnreachable(id)
+        retryAfter = max(retryAfter, .now() + backoff)
+        scheduleReconnect()
     }
 
     func flushWaiting() {

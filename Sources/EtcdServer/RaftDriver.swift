@@ -10,6 +10,42 @@ import SnapshotFile
 import Synchronization
 import WAL
 
+/// Where the driver's Raft messages go: the peer transport, or a simulated network.
+package protocol RaftMessageTransport: AnyObject, Sendable {
+    /// Sends messages; a snapshot message goes with the file `snapshotPath` names.
+    func send(_ messages: [Message], snapshotPath: (Message) -> String?)
+    /// The members to reach (the local one among them is ignored).
+    func updatePeers(_ members: [ClusterMember])
+}
+
+extension PeerTransport: RaftMessageTransport {}
+
+/// What the driver needs from the world besides its data: the time, a way to run slow work off
+/// its thread, and what to do when the log cannot be written. A process uses the real ones; the
+/// whole-server simulation gives simulated time, runs the work in line, and crashes only the
+/// simulated member.
+struct DriverEnvironment: Sendable {
+    var now: @Sendable () -> ContinuousClock.Instant = { .now }
+    /// The date request ids start from (unique across restarts because the clock moves on).
+    var wallClock: @Sendable () -> Date = { Date() }
+    var runInBackground: @Sendable (_ name: String, _ work: @escaping @Sendable () -> Void) -> Void = { name, work in
+        let thread = Thread(block: work)
+        thread.name = name
+        thread.start()
+    }
+    /// The WAL refused a write or a sync: what is on disk is unknown, so serving on would risk
+    /// acknowledging lost writes. The process exits at once (the failure is logged), as etcd's
+    /// does.
+    var persistFailed: @Sendable (any Error) -> Void = { _ in _exit(1) }
+    /// The snapshot with this number (counting from 1) ends the process before its rename
+    /// (the failpoint `snapshotCrashBeforeRename`).
+    var crashBeforeSnapshotRename: Int?
+    /// Entries kept in memory behind a snapshot, for followers that are slightly behind (a
+    /// follower further behind gets the snapshot). Fewer in the simulation, so that its short
+    /// runs send snapshots.
+    var retainedEntries: UInt64 = 5000
+}
+
 /// What the rest of the server may read about consensus at any moment.
 package struct RaftStatusSnapshot: Sendable, Hashable {
     package var leader: UInt64 = 0
@@ -58,7 +94,8 @@ package final class RaftDriver: @unchecked Sendable {
         case peerUnreachable(UInt64)
         case snapshotSent(to: UInt64, status: SnapshotStatus)
         /// A verified snapshot file from the leader with the message announcing it.
-        case snapshotReceived(Message, ReceivedSnapshot, CheckedContinuation<String?, Never>)
+        /// Answered with nil once stepped, or why it was not.
+        case snapshotReceived(Message, ReceivedSnapshot, @Sendable (String?) -> Void)
         /// Whether learner `id` has caught up with this leader (etcd: 90% of its log).
         case learnerReadiness(UInt64, CheckedContinuation<ServerError?, Never>)
     }
@@ -98,7 +135,8 @@ package final class RaftDriver: @unchecked Sendable {
     package let members: ClusterMembers
     /// The members a joining member was told of, reachable until its log lists them itself.
     private let seeds: [ClusterMember]
-    let transport: PeerTransport
+    let transport: any RaftMessageTransport
+    private let environment: DriverEnvironment
     /// Called once this member has applied its own removal: it must stop serving.
     private let removed: @Sendable () -> Void
     private let logger: Logger
@@ -119,8 +157,6 @@ package final class RaftDriver: @unchecked Sendable {
     /// needs no such bound, its store being on disk, but ours is rebuilt, and 10,000 transactions
     /// of 100 puts would otherwise mean a million puts to replay.
     private var appliedBytesSinceSnapshot = 0
-    /// The failpoint `snapshotCrashBeforeRename`: the process exits while writing this snapshot.
-    private let crashBeforeSnapshotRename: Int?
     private var snapshotsStarted = 0
     private static let snapshotBytes = 64 << 20
     private var snapshotWaiters: [CheckedContinuation<String, any Error>] = []
@@ -138,14 +174,13 @@ package final class RaftDriver: @unchecked Sendable {
     /// The snapshot the leader sent last, kept until Raft hands it back to install.
     private var receivedSnapshot: (index: UInt64, snapshot: ReceivedSnapshot)?
     private var isRemoved = false
+    private var nextTick: ContinuousClock.Instant
     private var thread: Thread?
     private let stopped = NSCondition()
     private var isStopped = false
     /// Set (under `condition`) when the loop has exited: later work is refused.
     private var closed = false
 
-    /// Entries kept in memory behind a snapshot, for followers that are slightly behind.
-    private static let retainedEntries: UInt64 = 5000
 
     struct Recovered {
         var node: RawNode
@@ -157,9 +192,10 @@ package final class RaftDriver: @unchecked Sendable {
     }
 
     init(recovered: Recovered, snapshots: SnapshotDirectory, identity: MemberIdentity, members: ClusterMembers,
-         seeds: [ClusterMember], transport: PeerTransport, logger: Logger, metrics: ServerMetrics, tickInterval: Duration,
-         requestTimeout: Duration, electionTimeout: Duration, snapshotCount: UInt64, maxRequestBytes: Int,
-         crashBeforeSnapshotRename: Int? = nil, removed: @escaping @Sendable () -> Void) {
+         seeds: [ClusterMember], transport: any RaftMessageTransport, logger: Logger, metrics: ServerMetrics,
+         tickInterval: Duration, requestTimeout: Duration, electionTimeout: Duration, snapshotCount: UInt64,
+         maxRequestBytes: Int, environment: DriverEnvironment = DriverEnvironment(),
+         removed: @escaping @Sendable () -> Void) {
         node = recovered.node
         storage = recovered.storage
         wal = recovered.wal
@@ -180,8 +216,9 @@ package final class RaftDriver: @unchecked Sendable {
         self.electionTimeout = electionTimeout
         self.snapshotCount = snapshotCount
         self.maxRequestBytes = maxRequestBytes
-        self.crashBeforeSnapshotRename = crashBeforeSnapshotRename
-        idGenerator = IDGenerator(memberID: identity.memberID)
+        self.environment = environment
+        nextTick = environment.now() + tickInterval
+        idGenerator = IDGenerator(memberID: identity.memberID, now: environment.wallClock())
         status.snapshotIndex = recovered.snapshotIndex
         status.appliedIndex = recovered.snapshotIndex
         status.commitIndex = recovered.node.hardState.commit
@@ -240,7 +277,7 @@ package final class RaftDriver: @unchecked Sendable {
             complete(.failure(.requestTooLarge))
             return
         }
-        let deadline = ContinuousClock.now + requestTimeout
+        let deadline = environment.now() + requestTimeout
         waiters.withLock { $0[id] = Waiter(complete: complete, deadline: deadline) }
         if !enqueue({ $0.proposals.append((id, data)) }), let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
             waiter.complete(.failure(.stopped))
@@ -260,7 +297,7 @@ package final class RaftDriver: @unchecked Sendable {
     /// The barrier of `linearizableBarrier()`; `complete` gets nil once a read may be served, on
     /// the driver thread, so it must return quickly.
     package func linearizableBarrier(complete: @escaping @Sendable (ServerError?) -> Void) {
-        let deadline = ContinuousClock.now + requestTimeout
+        let deadline = environment.now() + requestTimeout
         if !enqueue({ $0.reads.append(ReadWaiter(complete: complete, deadline: deadline)) }) {
             complete(.stopped)
         }
@@ -288,7 +325,7 @@ package final class RaftDriver: @unchecked Sendable {
     package func changeMembership(_ change: ConfChange.ChangeType, member: ClusterMember) async throws(ServerError) -> [ClusterMember] {
         let id = idGenerator.next()
         let conf = ConfChange(type: change, nodeID: member.id, context: ConfChangeContext.encode(id: id, member: member))
-        let deadline = ContinuousClock.now + requestTimeout
+        let deadline = environment.now() + requestTimeout
         let result = await withCheckedContinuation { continuation in
             waiters.withLock { $0[id] = Waiter(complete: { continuation.resume(returning: $0) }, deadline: deadline) }
             if !enqueue({ $0.commands.append(.confChange(conf, waiterID: id)) }),
@@ -314,36 +351,42 @@ package final class RaftDriver: @unchecked Sendable {
 
     // MARK: From peers
 
-    func receive(_ messages: [Message]) {
+    package func receive(_ messages: [Message]) {
         enqueue { $0.messages.append(contentsOf: messages) }
     }
 
-    func reportUnreachable(_ id: UInt64) {
+    package func reportUnreachable(_ id: UInt64) {
         enqueue { $0.commands.append(.peerUnreachable(id)) }
     }
 
-    func reportSnapshot(to id: UInt64, status: SnapshotStatus) {
+    package func reportSnapshot(to id: UInt64, status: SnapshotStatus) {
         enqueue { $0.commands.append(.snapshotSent(to: id, status: status)) }
     }
 
     /// A snapshot file arrived: it is checked here (off the driver thread), then its message is
     /// stepped. - Returns: why it was refused, or nil.
     func snapshotArrived(_ message: Message, path: String) async -> String? {
+        await withCheckedContinuation { continuation in
+            snapshotArrived(message, path: path) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// `snapshotArrived(_:path:)` with a callback: `answer` gets nil once the message is stepped
+    /// (on the driver thread), or why the snapshot was refused.
+    package func snapshotArrived(_ message: Message, path: String, answer: @escaping @Sendable (String?) -> Void) {
         let contents: SnapshotContents
         do {
             contents = try SnapshotFile.read(from: path)
         } catch {
             logger.error("rafthttp: received a damaged snapshot from \(hex(message.from)): \(error)")
-            return "damaged snapshot: \(error)"
+            return answer("damaged snapshot: \(error)")
         }
         guard let metadata = message.snapshot?.metadata, contents.index == metadata.index, contents.term == metadata.term else {
-            return "snapshot file does not match its message"
+            return answer("snapshot file does not match its message")
         }
         logger.info("rafthttp: received and saved database snapshot [index: \(metadata.index), from: \(hex(message.from))]")
-        return await withCheckedContinuation { continuation in
-            if !enqueue({ $0.commands.append(.snapshotReceived(message, ReceivedSnapshot(contents: contents, path: path), continuation)) }) {
-                continuation.resume(returning: "stopping")
-            }
+        if !enqueue({ $0.commands.append(.snapshotReceived(message, ReceivedSnapshot(contents: contents, path: path), answer)) }) {
+            answer("stopping")
         }
     }
 
@@ -362,56 +405,81 @@ package final class RaftDriver: @unchecked Sendable {
     // MARK: The loop
 
     private func run() {
-        // The members a snapshot recovered; entries replayed after it may change them.
-        updatePeers()
-        var nextTick = ContinuousClock.now + tickInterval
-        var stopping = false
-        while !stopping {
+        begin()
+        var running = true
+        while running {
             condition.lock()
-            while inbox.isEmpty && ContinuousClock.now < nextTick {
-                let wait = nextTick - ContinuousClock.now
+            while inbox.isEmpty && environment.now() < nextTick {
+                let wait = nextTick - environment.now()
                 let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
                 _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, seconds)))
             }
-            let work = inbox
-            inbox = Inbox()
             condition.unlock()
-            stopping = work.stopping
-
-            let now = ContinuousClock.now
-            if now >= nextTick {
-                node.tick()
-                onTick(now: now)
-                nextTick = now - nextTick > tickInterval * 5 ? now + tickInterval : nextTick + tickInterval
-            }
-            for command in work.commands { handle(command) }
-            for message in work.messages {
-                // Stale traffic (from removed members, or for an old term) is simply refused.
-                try? node.step(message)
-            }
-            propose(work.proposals)
-            if !work.reads.isEmpty {
-                pendingReads.append(contentsOf: work.reads)
-            }
-            requestReadIndex()
-            do {
-                try processReady()
-                // A lone voter need not wait out an election timeout to lead; Raft lets it
-                // campaign once the bootstrap membership entries are applied.
-                if !campaigned && status.leader == 0 && confState.voters == [identity.memberID]
-                    && appliedIndex >= status.commitIndex {
-                    campaigned = true
-                    try? node.campaign()
-                    try processReady()
-                }
-            } catch {
-                // The WAL refuses further writes after a failed write or sync: what is on disk is
-                // unknown, so serving on would risk acknowledging lost writes (etcd exits too).
-                logger.critical("failed to persist raft entries: \(error); stopping")
-                fatalError("etcdserver: failed to persist raft entries: \(error)")
-            }
+            running = cycle()
         }
         shutDown()
+    }
+
+    /// Before the first cycle: connects to the members a snapshot recovered (entries replayed
+    /// after it may change them) and sets the first tick.
+    package func begin() {
+        updatePeers()
+        nextTick = environment.now() + tickInterval
+    }
+
+    /// When the next tick is due: the simulation runs a cycle then, if nothing comes before.
+    package var nextTickDue: ContinuousClock.Instant { nextTick }
+
+    /// Whether anything waits in the inbox for the next cycle.
+    package var hasPendingWork: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !inbox.isEmpty
+    }
+
+    /// One pass of the loop: takes what waits in the inbox, ticks if a tick is due, steps the
+    /// messages, proposes, and processes Ready. - Returns: false once the driver must stop
+    /// (asked to, or the WAL failed).
+    package func cycle() -> Bool {
+        condition.lock()
+        let work = inbox
+        inbox = Inbox()
+        condition.unlock()
+
+        let now = environment.now()
+        if now >= nextTick {
+            node.tick()
+            onTick(now: now)
+            nextTick = now - nextTick > tickInterval * 5 ? now + tickInterval : nextTick + tickInterval
+        }
+        for command in work.commands { handle(command) }
+        for message in work.messages {
+            // Stale traffic (from removed members, or for an old term) is simply refused.
+            try? node.step(message)
+        }
+        propose(work.proposals)
+        if !work.reads.isEmpty {
+            pendingReads.append(contentsOf: work.reads)
+        }
+        requestReadIndex()
+        do {
+            try processReady()
+            // A lone voter need not wait out an election timeout to lead; Raft lets it
+            // campaign once the bootstrap membership entries are applied.
+            if !campaigned && status.leader == 0 && confState.voters == [identity.memberID]
+                && appliedIndex >= status.commitIndex {
+                campaigned = true
+                try? node.campaign()
+                try processReady()
+            }
+        } catch {
+            // The WAL refuses further writes after a failed write or sync: what is on disk is
+            // unknown, so serving on would risk acknowledging lost writes (etcd exits too).
+            logger.critical("failed to persist raft entries: \(error); stopping")
+            environment.persistFailed(error)
+            return false
+        }
+        return !work.stopping
     }
 
     private func propose(_ proposals: [(id: UInt64, data: [UInt8])]) {
@@ -511,9 +579,9 @@ package final class RaftDriver: @unchecked Sendable {
             send(early)
             if let snapshot = ready.snapshot { try install(snapshot) }
             if !ready.entries.isEmpty || ready.hardState != nil {
-                let start = ContinuousClock.now
+                let start = environment.now()
                 try wal.save(hardState: ready.hardState, entries: ready.entries, sync: ready.mustSync)
-                if ready.mustSync { metrics.walFsync.observe(ContinuousClock.now - start) }
+                if ready.mustSync { metrics.walFsync.observe(environment.now() - start) }
             }
             storage.append(ready.entries)
             if let hardState = ready.hardState {
@@ -714,9 +782,9 @@ package final class RaftDriver: @unchecked Sendable {
                 try wal.saveSnapshotMarker(WALSnapshotMarker(index: index, term: term, confState: confState))
                 if index > snapshotIndex {
                     _ = try? storage.createSnapshot(index: index, confState: confState, data: [])
-                    if index > Self.retainedEntries, let first = try? storage.firstIndex(),
-                       index - Self.retainedEntries >= first {
-                        try storage.compact(through: index - Self.retainedEntries)
+                    let retained = environment.retainedEntries
+                    if index > retained, let first = try? storage.firstIndex(), index - retained >= first {
+                        try storage.compact(through: index - retained)
                     }
                     snapshotIndex = index
                     status.snapshotIndex = index
@@ -749,7 +817,7 @@ package final class RaftDriver: @unchecked Sendable {
             } else {
                 do {
                     try node.transferLeadership(to: target)
-                    transfers.append((target, continuation, ContinuousClock.now + requestTimeout))
+                    transfers.append((target, continuation, environment.now() + requestTimeout))
                 } catch {
                     continuation.resume(throwing: ServerError.badLeaderTransferee)
                 }
@@ -766,13 +834,13 @@ package final class RaftDriver: @unchecked Sendable {
             node.reportUnreachable(id)
         case .snapshotSent(let id, let status):
             node.reportSnapshot(to: id, status: status)
-        case .snapshotReceived(let message, let snapshot, let continuation):
+        case .snapshotReceived(let message, let snapshot, let answer):
             if let previous = receivedSnapshot, previous.snapshot.path != snapshot.path {
                 unlink(previous.snapshot.path)
             }
             receivedSnapshot = (snapshot.contents.index, snapshot)
             try? node.step(message)
-            continuation.resume(returning: nil)
+            answer(nil)
         case .learnerReadiness(let id, let continuation):
             let raft = node.status
             guard raft.softState.raftState == .leader else {
@@ -804,8 +872,8 @@ package final class RaftDriver: @unchecked Sendable {
         let snapshots = snapshots
         let memberList = members.all.map(\.snapshotMember)
         snapshotsStarted += 1
-        let crashes = crashBeforeSnapshotRename == snapshotsStarted
-        let thread = Thread { [self] in
+        let crashes = environment.crashBeforeSnapshotRename == snapshotsStarted
+        environment.runInBackground("snapshot") { [self] in
             let contents = SnapshotContents(
                 index: index, term: term, voters: conf.voters, learners: conf.learners,
                 clusterID: identity.clusterID, members: memberList, store: view.export(), leases: leases,
@@ -821,8 +889,6 @@ package final class RaftDriver: @unchecked Sendable {
                 enqueue { $0.commands.append(.snapshotFailed(error, waiters: waiters)) }
             }
         }
-        thread.name = "snapshot"
-        thread.start()
     }
 
     private func shutDown() {
@@ -851,7 +917,7 @@ package final class RaftDriver: @unchecked Sendable {
             case .snapshotSaved(_, _, _, let waiters), .snapshotFailed(_, let waiters):
                 for waiter in waiters { waiter.resume(throwing: ServerError.stopped) }
             case .transferLeadership(_, let continuation): continuation.resume(throwing: ServerError.stopped)
-            case .snapshotReceived(_, _, let continuation): continuation.resume(returning: "stopping")
+            case .snapshotReceived(_, _, let answer): answer("stopping")
             case .learnerReadiness(_, let continuation): continuation.resume(returning: .stopped)
             case .confChange, .peerUnreachable, .snapshotSent: break
             }

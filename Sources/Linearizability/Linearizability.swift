@@ -34,6 +34,8 @@ public struct RecordedOperation<Input, Output> {
     }
 }
 
+extension RecordedOperation: Sendable where Input: Sendable, Output: Sendable {}
+
 /// The verdict on a history.
 public enum LinearizabilityResult: Equatable, Sendable {
     /// Some order of the operations, each placed between its invocation and its return, explains
@@ -70,21 +72,22 @@ public enum LinearizabilityChecker {
             if list.events[current].isCall {
                 let entry = history[operation]
                 if let next = Model.step(state, entry.input, entry.output) {
-                    var withIt = placed
-                    withIt.insert(operation)
-                    if seen.insert(SearchKey(placed: withIt, state: next)).inserted {
+                    placed.insert(operation)
+                    if seen.insert(SearchKey(placed: placed, state: next)).inserted {
                         stack.append((current, state))
                         state = next
-                        placed = withIt
                         list.lift(current)
-                        if stack.count > longest.count { longest = stack.map { list.events[$0.call].operation } }
                         event = list.first
                         continue
                     }
+                    placed.remove(operation)
                 }
                 event = list.events[current].next
             } else {
                 // An operation returned before any order could place it: undo the last placement.
+                // The deepest placements are always followed by one, so the longest prefix is
+                // recorded here rather than on every placement.
+                if stack.count > longest.count { longest = stack.map { list.events[$0.call].operation } }
                 guard let (call, before) = stack.popLast() else {
                     return .violation(longestPrefix: longest, blocked: blockedOperations(longest, history))
                 }

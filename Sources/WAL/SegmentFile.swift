@@ -39,6 +39,9 @@ final class SegmentFile {
     /// The injected power-failure fault (``WriteAheadLog/DiskFaults/unsyncedWritesLostOnKill``):
     /// writes wait here until a sync, so a killed process takes them with it.
     private let holdsUnsyncedWrites: Bool
+    /// Whether held writes also go to the file once the oldest has waited `writebackAge` (the
+    /// simulation has no real clock: there they go only by size).
+    private let writebackByAge: Bool
     private var unsynced: [(offset: Int, bytes: [UInt8])] = []
     private var unsyncedBytes = 0
     private var oldestUnsynced: ContinuousClock.Instant?
@@ -48,10 +51,11 @@ final class SegmentFile {
     private static let writebackBytes = 256 << 10
     private static let writebackAge = Duration.seconds(1)
 
-    private init(path: String, descriptor: Int32, holdsUnsyncedWrites: Bool) {
+    private init(path: String, descriptor: Int32, holdsUnsyncedWrites: Bool, writebackByAge: Bool) {
         self.path = path
         self.descriptor = descriptor
         self.holdsUnsyncedWrites = holdsUnsyncedWrites
+        self.writebackByAge = writebackByAge
     }
 
     deinit {
@@ -64,15 +68,17 @@ final class SegmentFile {
     static func create(path: String, size: Int, holdsUnsyncedWrites: Bool) throws -> SegmentFile {
         let descriptor = openDescriptor(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw WALError.io(operation: "create", path: path, errno: errno) }
-        let file = SegmentFile(path: path, descriptor: descriptor, holdsUnsyncedWrites: holdsUnsyncedWrites)
+        let file = SegmentFile(path: path, descriptor: descriptor, holdsUnsyncedWrites: holdsUnsyncedWrites,
+                               writebackByAge: true)
         try file.preallocate(size: size)
         return file
     }
 
-    static func open(path: String, holdsUnsyncedWrites: Bool) throws -> SegmentFile {
+    static func open(path: String, holdsUnsyncedWrites: Bool, writebackByAge: Bool = true) throws -> SegmentFile {
         let descriptor = openDescriptor(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { throw WALError.io(operation: "open", path: path, errno: errno) }
-        return SegmentFile(path: path, descriptor: descriptor, holdsUnsyncedWrites: holdsUnsyncedWrites)
+        return SegmentFile(path: path, descriptor: descriptor, holdsUnsyncedWrites: holdsUnsyncedWrites,
+                           writebackByAge: writebackByAge)
     }
 
     func preallocate(size: Int) throws {
@@ -85,9 +91,11 @@ final class SegmentFile {
 
     func write(_ bytes: [UInt8], at offset: Int) throws {
         guard holdsUnsyncedWrites else { return try writeThrough(bytes, at: offset) }
-        let now = ContinuousClock.now
-        if let oldest = oldestUnsynced, oldest.duration(to: now) > Self.writebackAge { try flush() }
-        if unsynced.isEmpty { oldestUnsynced = now }
+        if writebackByAge {
+            let now = ContinuousClock.now
+            if let oldest = oldestUnsynced, oldest.duration(to: now) > Self.writebackAge { try flush() }
+            if unsynced.isEmpty { oldestUnsynced = now }
+        }
         unsynced.append((offset, bytes))
         unsyncedBytes += bytes.count
         if unsyncedBytes > Self.writebackBytes { try flush() }

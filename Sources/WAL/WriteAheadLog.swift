@@ -55,6 +55,10 @@ public final class WriteAheadLog {
         /// The `n`th write since the log was opened stops halfway, and the process exits at once:
         /// the torn tail of a crash mid-write.
         public var tornWrite: Int?
+        /// The log runs in the whole-server simulation, with many members in one process and no
+        /// real clock: writes held for a sync go to the file only by size (not by age), and a
+        /// torn write throws, crashing the simulated member rather than the process.
+        public var simulated = false
 
         public init() {}
     }
@@ -143,7 +147,8 @@ public final class WriteAheadLog {
         try file.sync()
         try Directory.rename(temporary, path)
         try Directory.sync(directory)
-        return (try SegmentFile.open(path: path, holdsUnsyncedWrites: options.faults.unsyncedWritesLostOnKill),
+        return (try SegmentFile.open(path: path, holdsUnsyncedWrites: options.faults.unsyncedWritesLostOnKill,
+                                           writebackByAge: !options.faults.simulated),
                 buffer.count, crc)
     }
 
@@ -167,7 +172,8 @@ public final class WriteAheadLog {
         var chainedCRC: UInt32 = 0
         for (position, name) in names.enumerated() {
             let path = directory + "/" + name.fileName
-            let file = try SegmentFile.open(path: path, holdsUnsyncedWrites: options.faults.unsyncedWritesLostOnKill)
+            let file = try SegmentFile.open(path: path, holdsUnsyncedWrites: options.faults.unsyncedWritesLostOnKill,
+                                           writebackByAge: !options.faults.simulated)
             let bytes = try file.readAll()
             let isLast = position == names.count - 1
             let end = try replay.scan(bytes, fileName: name.fileName, isLast: isLast, previousCRC: previousCRC)
@@ -273,6 +279,9 @@ public final class WriteAheadLog {
         writeCount += 1
         if options.faults.tornWrite == writeCount {
             try current.writeThrough(Array(bytes[..<(bytes.count / 2)]), at: offset)
+            if options.faults.simulated {
+                throw WALError.io(operation: "write (failpoint walTornWrite: torn halfway)", path: current.path, errno: EIO)
+            }
             writeToStandardError("wal: failpoint walTornWrite: exiting after half of write \(writeCount)\n")
             _exit(86)
         }

@@ -5,6 +5,18 @@ import Foundation
 import Logging
 import Synchronization
 
+// Swift's crash backtracer runs as a child process that inherits this one's sockets, listening
+// ones included, and may live on for minutes after a crash: a supervisor restarting the member
+// then finds its ports taken ("address in use") and its clients hang on connections nobody
+// serves. Like etcd, which prints the panic and exits, the server runs without it, unless
+// SWIFT_BACKTRACE says otherwise. The runtime reads the variable at start-up, hence the exec.
+if ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] == nil {
+    setenv("SWIFT_BACKTRACE", "enable=no", 1)
+    let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", arguments)
+    // No /proc (or no exec): run on with the backtracer.
+}
+
 let configuration: ServerConfiguration
 var startupWarnings: [String] = []
 switch EtcdCommandLine.parse(arguments: Array(CommandLine.arguments.dropFirst()),

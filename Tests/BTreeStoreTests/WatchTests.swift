@@ -97,6 +97,27 @@ struct WatchTests {
         #expect(events.map(\.kv.modRevision) == [3, 4])
     }
 
+    /// A watcher resumed on a member that is behind (its start revision still in the future)
+    /// keeps that start when the member installs a snapshot that is also behind it: it must not
+    /// fall back to the snapshot's revision and deliver again what the client already has. (The
+    /// long fault run found this: a resumed watch got ~14,000 events twice.)
+    @Test func aFutureStartSurvivesASnapshotRestoreBehindIt() async throws {
+        let leader = MVCCStore()
+        for index in 0..<5 { try Self.put(leader, "k", "\(index)") }
+        let behind = MVCCStore()
+        try Self.put(behind, "k", "old")
+        let watcher = behind.watchHub.watch(WatchRequest(key: bytes("k"), startRevision: 8))
+        // The consumer waits for events, as a server's stream does.
+        let received = Task { await Self.events(watcher, count: 3, timeout: .seconds(5)).events }
+        try await Task.sleep(for: .milliseconds(100))
+        // The leader's snapshot at revision 6, still before the watcher's start; the consumer
+        // wakes and looks again while the store is behind.
+        behind.restore(importing: leader.readView.export())
+        try await Task.sleep(for: .milliseconds(100))
+        for index in 5..<9 { try Self.put(behind, "k", "\(index)") }
+        #expect(await received.value.map(\.kv.modRevision) == [8, 9, 10])
+    }
+
     @Test func compactedStartRevisionCancels() async throws {
         let store = MVCCStore()
         for index in 0..<10 { try Self.put(store, "k", "\(index)") }

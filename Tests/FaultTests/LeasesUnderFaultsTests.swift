@@ -1,4 +1,5 @@
 import EtcdClient
+import FaultHarness
 import Foundation
 import Synchronization
 import Testing
@@ -23,7 +24,7 @@ import TestSupport
             let cluster = try await EtcdCluster.start(in: directory, size: 3, executable: executable,
                                                       extraArguments: RegisterUnderKillsTests.snapshotEvery)
             let history = LeaseHistory()
-            let clients = try (0..<6).map { try RegisterUnderKillsTests.client(cluster, startingAt: $0 % 3) }
+            let clients = try (0..<6).map { try RegisterHarness.client(cluster, startingAt: $0 % 3) }
             let workers = Task {
                 await withTaskGroup(of: Void.self) { group in
                     for index in 0..<4 {

@@ -1,4 +1,5 @@
 import EtcdClient
+import FaultHarness
 import Foundation
 import Testing
 import TestSupport
@@ -19,15 +20,15 @@ struct PartitionTests {
         try await TemporaryDirectory.with(prefix: "partition-\(server)") { directory in
             let cluster = try await EtcdCluster.start(in: directory, size: 3, executable: executable, lab: lab)
             defer { Task { await cluster.stop() } }
-            let observer = try RegisterUnderKillsTests.client(cluster, startingAt: 0)
+            let observer = try RegisterHarness.client(cluster, startingAt: 0)
             let oldLeader = try #require(await waitForLeader(cluster, asking: observer, other: nil))
 
             try lab.isolate(oldLeader)
             let newLeader = try #require(await waitForLeader(cluster, asking: observer, other: oldLeader),
                                          "the majority elected no new leader")
-            let majority = try RegisterUnderKillsTests.client(cluster, startingAt: newLeader, only: true)
+            let majority = try RegisterHarness.client(cluster, startingAt: newLeader, only: true)
             _ = try await majority.put("partitioned", "written by the majority")
-            let isolated = try RegisterUnderKillsTests.client(cluster, startingAt: oldLeader, only: true)
+            let isolated = try RegisterHarness.client(cluster, startingAt: oldLeader, only: true)
             await #expect(throws: (any Error).self, "the isolated old leader served a linearizable read") {
                 _ = try await isolated.get("partitioned")
             }
@@ -56,10 +57,10 @@ struct PartitionTests {
                 in: directory, size: 3, executable: try builtExecutable("etcd"),
                 environment: ["SWIFT_ETCD_FAILPOINTS": "linearizableReadsSkipReadIndex"], lab: lab)
             defer { Task { await cluster.stop() } }
-            let observer = try RegisterUnderKillsTests.client(cluster, startingAt: 0)
+            let observer = try RegisterHarness.client(cluster, startingAt: 0)
             _ = try await observer.put("partitioned", "before")
             let oldLeader = try #require(await waitForLeader(cluster, asking: observer, other: nil))
-            let isolated = try RegisterUnderKillsTests.client(cluster, startingAt: oldLeader, only: true)
+            let isolated = try RegisterHarness.client(cluster, startingAt: oldLeader, only: true)
             // Everything applied everywhere before the cut: the old leader has "before".
             while try await isolated.get("partitioned", .serializable).kvs.first?.value != Data("before".utf8) {
                 try await Task.sleep(for: .milliseconds(50))
@@ -67,7 +68,7 @@ struct PartitionTests {
 
             try lab.isolate(oldLeader)
             let newLeader = try #require(await waitForLeader(cluster, asking: observer, other: oldLeader))
-            let majority = try RegisterUnderKillsTests.client(cluster, startingAt: newLeader, only: true)
+            let majority = try RegisterHarness.client(cluster, startingAt: newLeader, only: true)
             _ = try await majority.put("partitioned", "after")
             let stale = try await isolated.get("partitioned").kvs.first?.value
             #expect(stale == Data("before".utf8), "expected the stale value from the cut-off member")
@@ -84,9 +85,10 @@ struct PartitionTests {
         let lab = try NetworkLab(size: members)
         defer { lab.destroy() }
         try await TemporaryDirectory.with(prefix: "fault-partition-\(server)") { directory in
-            let run = try await RegisterUnderKillsTests.run(
+            let run = try await RegisterHarness.run(
                 executable: executable, seconds: RegisterUnderKillsTests.seconds, faults: .partitionsAndLinks,
-                directory: directory, lab: lab)
+                directory: directory, clients: RegisterUnderKillsTests.clientCount, seed: RegisterUnderKillsTests.seed,
+                lab: lab)
             RegisterUnderKillsTests.expectClean(run, "partition run (\(server), \(members) members)", directory: directory)
             #expect(run.faults.contains { $0.hasPrefix("isolate") || $0.hasPrefix("cut") || $0.hasPrefix("throttle") },
                     "the schedule held no network fault")
@@ -98,7 +100,7 @@ struct PartitionTests {
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             // The excluded member's own view is not asked, so it is never the answer.
-            if let leader = await RegisterUnderKillsTests.leader(of: cluster, asking: client, excluding: other) {
+            if let leader = await RegisterHarness.leader(of: cluster, asking: client, excluding: other) {
                 return leader
             }
             try? await Task.sleep(for: .milliseconds(100))

@@ -1,4 +1,5 @@
 import EtcdClient
+import FaultHarness
 import Foundation
 import Linearizability
 import Synchronization
@@ -31,8 +32,9 @@ import TestSupport
     func registersStayLinearizableWhileMembersAreKilled(server: String) async throws {
         let executable = server == "ours" ? try Self.ours() : EtcdMember.referenceExecutable
         try await TemporaryDirectory.with(prefix: "fault-register-\(server)") { directory in
-            let run = try await Self.run(executable: executable, seconds: Self.seconds, faults: .killsAndPauses,
-                                         directory: directory, extraArguments: Self.snapshotEvery)
+            let run = try await RegisterHarness.run(
+                executable: executable, seconds: Self.seconds, faults: .killsAndPauses, directory: directory,
+                clients: Self.clientCount, seed: Self.seed, extraArguments: Self.snapshotEvery)
             Self.expectClean(run, "fault run (\(server))", directory: directory)
         }
     }
@@ -43,9 +45,9 @@ import TestSupport
     @Test func registersStayLinearizableThroughPowerFailuresAndDiskFaults() async throws {
         let executable = try Self.ours()
         try await TemporaryDirectory.with(prefix: "fault-disk") { directory in
-            let run = try await Self.run(
+            let run = try await RegisterHarness.run(
                 executable: executable, seconds: max(Self.seconds, 25), faults: .crashesAndDisks, directory: directory,
-                environment: [Nemesis.failpointVariable: "walUnsyncedWritesLostOnKill"],
+                clients: Self.clientCount, seed: Self.seed, environment: [Nemesis.failpointVariable: "walUnsyncedWritesLostOnKill"],
                 extraArguments: Self.snapshotEvery)
             Self.expectClean(run, "disk-fault run", directory: directory)
         }
@@ -58,12 +60,16 @@ import TestSupport
         let etcd = try builtExecutable("etcd")
         let powerFailures = [Nemesis.failpointVariable: "walUnsyncedWritesLostOnKill"]
         try await TemporaryDirectory.with(prefix: "fault-fsync-control") { directory in
-            let control = try await Self.run(executable: etcd, seconds: 16, faults: .powerFailures, directory: directory,
+            let control = try await RegisterHarness.run(
+                executable: etcd, seconds: 16, faults: .powerFailures, directory: directory,
+                clients: Self.clientCount, seed: Self.seed,
                                              environment: powerFailures)
             Self.expectClean(control, "control run (fsync on)", directory: directory)
         }
         try await TemporaryDirectory.with(prefix: "fault-no-fsync") { directory in
-            let run = try await Self.run(executable: etcd, seconds: 16, faults: .powerFailures, directory: directory,
+            let run = try await RegisterHarness.run(
+                executable: etcd, seconds: 16, faults: .powerFailures, directory: directory,
+                clients: Self.clientCount, seed: Self.seed,
                                          environment: powerFailures, extraArguments: ["--unsafe-no-fsync"])
             let nonLinearizable = run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
             print("injected-bug run (--unsafe-no-fsync): \(run.operations) operations, violations on \(nonLinearizable), \(run.watchViolations.count) watch violations (\(run.watchViolations.prefix(2))), \(run.stateViolations), faults: \(run.faults)")
@@ -72,26 +78,9 @@ import TestSupport
         }
     }
 
-    /// How many faults of each kind, such as "kill 3, pause 2".
-    static func tally(_ faults: [String]) -> String {
-        let kinds = ["kill all", "kill", "pause", "walSyncFails", "walTornWrite", "snapshotCrashBeforeRename",
-                     "WAL bit flip", "snapshot bit flip", "membership change", "repair", "isolate", "cut", "throttle"]
-        var counts: [String: Int] = [:]
-        for fault in faults {
-            counts[kinds.first { fault.hasPrefix($0) } ?? "other", default: 0] += 1
-        }
-        return counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
-            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-    }
-
     /// Records an issue for every check a run failed, and prints what it did.
-    static func expectClean(_ run: Run, _ label: String, directory: TemporaryDirectory) {
-        let linearizable = run.results.values.filter { $0 == .linearizable }.count
-        print("""
-            \(label): \(run.operations) operations (\(run.answered) answered), \(run.results.count) key histories checked \
-            (\(linearizable) linearizable), \(run.watchEvents) watch events checked, seed \(seed), \
-            \(run.faults.count) faults (\(tally(run.faults))): \(run.faults.suffix(40).joined(separator: ", "))
-            """)
+    static func expectClean(_ run: RegisterHarness.Run, _ label: String, directory: TemporaryDirectory) {
+        print(RegisterHarness.summary(run, label, seed: seed))
         #expect(run.answered > 20, "\(label): too few operations completed (\(run.answered) of \(run.operations)) to say anything")
         for (key, result) in run.results.sorted(by: { $0.key < $1.key }) where result != .linearizable {
             Issue.record("""
@@ -113,7 +102,9 @@ import TestSupport
         let etcd = try builtExecutable("etcd")
         // The same scenario without the bug passes: what fails below is the bug, not the harness.
         try await TemporaryDirectory.with(prefix: "fault-control") { directory in
-            let control = try await Self.run(executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
+            let control = try await RegisterHarness.run(
+                executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
+                clients: Self.clientCount, seed: Self.seed,
                                              pinnedClients: true)
             print("control run: \(control.operations) operations, faults: \(control.faults)")
             #expect(control.results.values.allSatisfy { $0 == .linearizable }, "seed \(Self.seed): \(control.results)")
@@ -122,8 +113,9 @@ import TestSupport
         var caught: [String] = []
         for _ in 1...2 where caught.isEmpty {
             try await TemporaryDirectory.with(prefix: "fault-injected") { directory in
-                let run = try await Self.run(
-                    executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
+                let run = try await RegisterHarness.run(
+                executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
+                clients: Self.clientCount, seed: Self.seed,
                     environment: ["SWIFT_ETCD_FAILPOINTS": "linearizableReadsSkipReadIndex"], pinnedClients: true)
                 caught = run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
                 print("injected-bug run: \(run.operations) operations, violations on \(caught), faults: \(run.faults)")
@@ -132,310 +124,4 @@ import TestSupport
         #expect(!caught.isEmpty, "the checker passed a server that skips ReadIndex (seed \(Self.seed))")
     }
 
-    struct Run {
-        var operations: Int
-        var answered: Int
-        var faults: [String]
-        var results: [String: LinearizabilityResult]
-        /// Events the watchers received, all together.
-        var watchEvents: Int
-        /// What `WatchGuarantees` found wrong with them.
-        var watchViolations: [String]
-        /// Members disagreeing on the store's hash at the last revision, or a fault's own finding
-        /// (a member starting on a damaged WAL).
-        var stateViolations: [String]
-    }
-
-    /// `clientCount` clients (six unless `FAULT_CLIENTS` says) on half as many keys for `seconds`
-    /// while `faults` happen (and, for a kind whose faults
-    /// come from a deck, until each was dealt once); each key's history checked (and written to the
-    /// directory when it is not linearizable). Every 20 s the clients move on to three new keys, so
-    /// that a long run's histories stay short enough to check. Clients know every member and fail
-    /// over, or with `pinnedClients` each knows only one.
-    static func run(executable: String, seconds: Int, faults kind: Nemesis.Kind, directory: TemporaryDirectory,
-                    environment: [String: String] = [:], extraArguments: [String] = [], pinnedClients: Bool = false,
-                    lab: NetworkLab? = nil) async throws -> Run {
-        let size = lab?.size ?? 3
-        let cluster = try await EtcdCluster.start(in: directory, size: size, executable: executable,
-                                                  extraArguments: extraArguments, environment: environment, lab: lab)
-        let history = History()
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        let keys = RotatingKeys(count: Self.clientCount / 2, lifetime: .seconds(20))
-        // Each client starts on another member, so that every member serves some of the calls;
-        // pinned clients stay on the followers.
-        var nemesis = try Nemesis(kind: kind, cluster: cluster, lab: lab, directory: directory, executable: executable,
-                                  extraArguments: extraArguments, environment: environment, seed: Self.seed)
-        var members = Array(cluster.members.indices)
-        if pinnedClients, let leader = await Self.leader(of: cluster, asking: nemesis.observer) {
-            members.removeAll { $0 == leader }
-        }
-        let clients = try (0..<Self.clientCount).map {
-            try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients)
-        }
-        // Three watchers of every register from the first revision, each starting on another member.
-        let watchLogs = (0..<3).map { _ in WatchLog() }
-        let watchClients = try (0..<3).map { try Self.client(cluster, startingAt: $0 % size) }
-        let watchers = zip(watchClients, watchLogs).map { client, log in Task { await Self.watch(client: client, into: log) } }
-        let workers = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for (index, client) in clients.enumerated() {
-                    group.addTask { await Self.work(client: client, index: index, keys: keys, history: history) }
-                }
-            }
-        }
-        var lastReport = ContinuousClock.now
-        while ContinuousClock.now < deadline - .seconds(3) || !nemesis.dealtEveryFault {
-            try await nemesis.strike()
-            if ContinuousClock.now - lastReport > .seconds(60) {
-                lastReport = .now
-                print("fault run in progress: \(history.operations.count) operations, \(nemesis.faults.count) faults")
-            }
-        }
-        keys.stop()
-        await workers.value
-        // Every fault is healed now: each watcher must catch up with the last write.
-        let watchViolations = await Self.drain(watchers, logs: watchLogs, asking: nemesis.observer, history: history)
-        let stateViolations = await nemesis.violations + Self.compareHashes(of: nemesis.cluster, asking: nemesis.observer)
-        await nemesis.observer.close()
-        for client in clients + watchClients { await client.close() }
-        await nemesis.cluster.stop()
-
-        let operations = Self.withoutUnappliedWrites(history.operations, watched: watchLogs.first?.all ?? [],
-                                                     watchesAreComplete: watchViolations.isEmpty)
-        var results: [String: LinearizabilityResult] = [:]
-        for key in Set(operations.map(\.key)).sorted() {
-            let perKey = operations.filter { $0.key == key }.map(\.operation)
-            let result = LinearizabilityChecker.check(RegisterModel.self, perKey, maximumSteps: 50_000_000)
-            results[key] = result
-            if result != .linearizable {
-                try? perKey.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n")
-                    .write(toFile: directory.appending("history-\(key).txt"), atomically: true, encoding: .utf8)
-            }
-        }
-        return Run(operations: history.operations.count,
-                   answered: operations.filter { $0.operation.output != nil }.count,
-                   faults: nemesis.faults, results: results,
-                   watchEvents: watchLogs.reduce(0) { $0 + $1.all.count }, watchViolations: watchViolations,
-                   stateViolations: stateViolations)
-    }
-
-    typealias Operations = [(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)]
-
-    /// The history without the writes whose outcome the client never learned and whose value no
-    /// watcher saw: they never took effect (every value is unique, and the watchers, which agree
-    /// with each other and with every acknowledged write, saw every write up to the last
-    /// revision). As etcd's robustness tests do, because each such write may otherwise be placed
-    /// anywhere after its call, and a run with many of them (a whole cluster killed at once)
-    /// makes the search explode. Only when the watches are complete; otherwise unchanged.
-    static func withoutUnappliedWrites(_ operations: Operations, watched: [WatchedEvent],
-                                       watchesAreComplete: Bool) -> Operations {
-        guard watchesAreComplete else { return operations }
-        let applied = Set(watched.compactMap { event in event.value.map { event.key + "\u{0}" + $0 } })
-        return operations.filter { key, operation in
-            guard operation.output == nil else { return true }
-            switch operation.input {
-            case .read: return true
-            case .write(let value), .compareAndSet(_, let value): return applied.contains(key + "\u{0}" + value)
-            }
-        }
-    }
-
-    /// Records every event under the registers' prefix from revision 1 until cancelled. The
-    /// client re-creates the watch after a failure from the revision after the last one delivered.
-    static func watch(client: EtcdClient, into log: WatchLog) async {
-        do {
-            for try await response in client.watch("r", .prefix, .startRevision(1)) {
-                let events = response.events.map { event in
-                    WatchedEvent(revision: event.kv.modRevision, key: String(decoding: event.kv.key, as: UTF8.self),
-                                 value: event.type == .delete ? nil : String(decoding: event.kv.value, as: UTF8.self))
-                }
-                log.append(events)
-            }
-        } catch {
-            // Cancelled at the end of the run; any other end shows up as a watcher left behind.
-        }
-    }
-
-    /// Waits (up to 30 s) until every watcher has the revision of the last write, stops them and
-    /// checks what they received against each other and against the acknowledged writes.
-    static func drain(_ watchers: [Task<Void, Never>], logs: [WatchLog], asking client: EtcdClient,
-                      history: History) async -> [String] {
-        let deadline = ContinuousClock.now + .seconds(30)
-        var final: Int64?
-        while final == nil && ContinuousClock.now < deadline {
-            final = try? await client.get("r").header.revision
-        }
-        let reached = { logs.map(\.lastRevision) }
-        while let final, reached().contains(where: { $0 < final }) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        for watcher in watchers { watcher.cancel() }
-        for watcher in watchers { await watcher.value }
-        var violations = WatchGuarantees.check(watchers: logs.map(\.all),
-                                               acknowledged: history.acknowledgedWrites)
-        guard let final else { return violations + ["no revision could be read after the run"] }
-        for (index, revision) in reached().enumerated() where revision < final {
-            violations.append("watcher \(index) stopped at revision \(revision), before the last write at \(final)")
-        }
-        return violations
-    }
-
-    /// Every member's hash of the store at the revision the first member has applied (etcd's
-    /// HashKV): members that applied the same history must agree. A member behind gets 10 s.
-    static func compareHashes(of cluster: EtcdCluster, asking client: EtcdClient) async -> [String] {
-        guard let revision = await Nemesis.retry({ try await client.status(endpoint: 0).header.revision }) else {
-            return ["no member answered a status request after the run"]
-        }
-        var hashes: [String: UInt32] = [:]
-        for index in cluster.members.indices {
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                if let response = try? await client.hashKV(endpoint: index, revision: revision) {
-                    hashes[cluster.members[index].name] = response.hash
-                    break
-                }
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-        }
-        if Set(hashes.values).count > 1 {
-            return ["members disagree on the store's hash at revision \(revision): \(hashes.sorted { $0.key < $1.key })"]
-        }
-        if hashes.count < cluster.members.count {
-            return ["only \(hashes.keys.sorted()) answered HashKV at revision \(revision)"]
-        }
-        return []
-    }
-
-    /// The index of the member the others agree leads, if one answers in time; the view of member
-    /// `excluding` (one cut off from the rest) is not asked.
-    static func leader(of cluster: EtcdCluster, asking client: EtcdClient, excluding: Int? = nil) async -> Int? {
-        // One status per member: its own id, and whom it takes for the leader.
-        var statuses: [(index: Int, member: UInt64, leader: UInt64)] = []
-        for index in cluster.members.indices where index != excluding {
-            if let status = try? await client.status(endpoint: index) {
-                statuses.append((index, status.header.memberID, status.leader))
-            }
-        }
-        guard let leader = statuses.first(where: { $0.leader != 0 })?.leader else { return nil }
-        return statuses.first { $0.member == leader }?.index
-    }
-
-    static func client(_ cluster: EtcdCluster, startingAt first: Int, only: Bool = false) throws -> EtcdClient {
-        var configuration = EtcdClient.Configuration()
-        configuration.requestTimeout = .seconds(2)
-        configuration.dialTimeout = .milliseconds(500)
-        let endpoints = cluster.members.map(\.clientEndpoint)
-        let ordered = only ? [endpoints[first]] : Array(endpoints[first...] + endpoints[..<first])
-        return try EtcdClient(endpoints: ordered, configuration: configuration)
-    }
-
-    /// One client's loop: a random operation on a random key, recorded with its outcome. A write
-    /// or compare-and-set that fails in any way is recorded as unknown (it may have been applied);
-    /// a failed read says nothing and is left out.
-    static func work(client: EtcdClient, index: Int, keys: RotatingKeys, history: History) async {
-        var random = SeededGenerator(seed: UInt64(index) &+ seed)
-        var lastSeen: [String: String?] = [:]
-        var counter = 0
-        while !keys.isStopped {
-            let key = keys.key(Int(random.next() % UInt64(keys.count)))
-            counter += 1
-            let value = "c\(index)-\(counter)"
-            let invoked = history.now()
-            switch random.next() % 3 {
-            case 0:
-                if let response = try? await client.get(key) {
-                    let seen = response.kvs.first.map { String(decoding: $0.value, as: UTF8.self) }
-                    lastSeen[key] = .some(seen)
-                    history.record(key, client: index, .read, .read(seen), invoked: invoked, returned: history.now())
-                }
-            case 1:
-                let response = try? await client.put(key, value)
-                let output: RegisterModel.Output? = response != nil ? .written : nil
-                history.record(key, client: index, .write(value), output, invoked: invoked, returned: output == nil ? nil : history.now())
-                if let response { history.acknowledge(WatchedEvent(revision: response.header.revision, key: key, value: value)) }
-            default:
-                let expected = lastSeen[key] ?? nil
-                let compare: TxnCompare = expected.map { .value(key, .equal, $0) } ?? .version(key, .equal, 0)
-                let response = try? await client.txn(Txn(if: [compare], then: [.put(key, value)]))
-                let output = response.map { RegisterModel.Output.compareAndSet(succeeded: $0.succeeded) }
-                history.record(key, client: index, .compareAndSet(expected: expected, new: value), output,
-                               invoked: invoked, returned: output == nil ? nil : history.now())
-                if let response, response.succeeded {
-                    history.acknowledge(WatchedEvent(revision: response.header.revision, key: key, value: value))
-                }
-            }
-        }
-    }
-}
-
-/// The registers the clients work on: `count` keys, replaced by new ones every `lifetime`; and
-/// the signal that the run is over.
-final class RotatingKeys: Sendable {
-    let count: Int
-    private let lifetime: Duration
-    private let start = ContinuousClock.now
-    private let stopped = Atomic<Bool>(false)
-
-    init(count: Int, lifetime: Duration) {
-        self.count = count
-        self.lifetime = lifetime
-    }
-
-    /// Register `index` of the current generation, such as "r1-0".
-    func key(_ index: Int) -> String {
-        "r\(index)-\(Int(start.duration(to: .now) / lifetime))"
-    }
-
-    func stop() { stopped.store(true, ordering: .relaxed) }
-
-    var isStopped: Bool { stopped.load(ordering: .relaxed) }
-}
-
-/// What one watcher received, in order.
-final class WatchLog: Sendable {
-    private let events = Mutex<[WatchedEvent]>([])
-
-    func append(_ new: [WatchedEvent]) {
-        events.withLock { $0.append(contentsOf: new) }
-    }
-
-    var all: [WatchedEvent] { events.withLock { $0 } }
-
-    var lastRevision: Int64 { events.withLock { $0.last?.revision ?? 0 } }
-}
-
-/// The operations of all clients, with times from one clock.
-final class History: Sendable {
-    private let start = ContinuousClock.now
-    private let entries = Mutex<[(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)]>([])
-    private let acknowledged = Mutex<[WatchedEvent]>([])
-
-    func now() -> UInt64 { start.nanosecondsToNow() }
-
-    func record(_ key: String, client: Int, _ input: RegisterModel.Input, _ output: RegisterModel.Output?,
-                invoked: UInt64, returned: UInt64?) {
-        entries.withLock {
-            $0.append((key, RecordedOperation(client: client, input: input, output: output, invoked: invoked, returned: returned)))
-        }
-    }
-
-    var operations: [(key: String, operation: RecordedOperation<RegisterModel.Input, RegisterModel.Output>)] {
-        entries.withLock { $0 }
-    }
-
-    /// Records a write the cluster acknowledged, with the revision it answered.
-    func acknowledge(_ write: WatchedEvent) {
-        acknowledged.withLock { $0.append(write) }
-    }
-
-    /// The writes acknowledged so far.
-    var acknowledgedWrites: [WatchedEvent] { acknowledged.withLock { $0 } }
-}
-
-extension ContinuousClock.Instant {
-    /// Nanoseconds from this instant to now: the times of a recorded history.
-    func nanosecondsToNow() -> UInt64 {
-        let elapsed = duration(to: .now)
-        return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-    }
 }

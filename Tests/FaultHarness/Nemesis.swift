@@ -5,8 +5,8 @@ import TestSupport
 /// The fault schedule of a harness run: one fault at a time, each healed before the next, chosen
 /// by a seeded generator. Holds the cluster, whose members it replaces as it restarts or swaps
 /// them (a swapped-in member keeps its predecessor's ports), and a client of its own.
-struct Nemesis {
-    enum Kind {
+package struct Nemesis {
+    package enum Kind: String, CaseIterable, Sendable {
         /// SIGKILL and restart, or SIGSTOP past the election timeout, half of them on the leader;
         /// all members killed at once; a member replaced (removed, wiped, a new one added).
         case killsAndPauses
@@ -29,11 +29,11 @@ struct Nemesis {
         case powerFailures
     }
 
-    private(set) var cluster: EtcdCluster
-    let observer: EtcdClient
-    private(set) var faults: [String] = []
+    package private(set) var cluster: EtcdCluster
+    package let observer: EtcdClient
+    package private(set) var faults: [String] = []
     /// What a fault showed wrong by itself (a member serving on with a damaged WAL).
-    private(set) var violations: [String] = []
+    package private(set) var violations: [String] = []
     private let kind: Kind
     private let lab: NetworkLab?
     private let directory: TemporaryDirectory
@@ -51,9 +51,9 @@ struct Nemesis {
     }
 
     /// Whether every fault of the deck was dealt at least once (always true for other kinds).
-    var dealtEveryFault: Bool { kind != .crashesAndDisks || dealt >= Fault.allCases.count }
+    package var dealtEveryFault: Bool { kind != .crashesAndDisks || dealt >= Fault.allCases.count }
 
-    init(kind: Kind, cluster: EtcdCluster, lab: NetworkLab?, directory: TemporaryDirectory, executable: String,
+    package init(kind: Kind, cluster: EtcdCluster, lab: NetworkLab?, directory: TemporaryDirectory, executable: String,
          extraArguments: [String], environment: [String: String], seed: UInt64) throws {
         self.kind = kind
         self.cluster = cluster
@@ -64,7 +64,7 @@ struct Nemesis {
         self.environment = environment
         random = SeededGenerator(seed: seed)
         nextMemberNumber = cluster.members.count + 1
-        observer = try RegisterUnderKillsTests.client(cluster, startingAt: 0)
+        observer = try RegisterHarness.client(cluster, startingAt: 0)
     }
 
     private var size: Int { cluster.members.count }
@@ -72,10 +72,10 @@ struct Nemesis {
     private mutating func roll(_ bound: Int) -> Int { Int(random.next() % UInt64(bound)) }
 
     /// Waits 0.5 to 1.5 s, then injects one fault and heals it.
-    mutating func strike() async throws {
+    package mutating func strike() async throws {
         try await Task.sleep(for: .milliseconds(500 + roll(1000)))
         var victim = roll(size)
-        let leader = await RegisterUnderKillsTests.leader(of: cluster, asking: observer)
+        let leader = await RegisterHarness.leader(of: cluster, asking: observer)
         switch kind {
         case .followerPauses:
             if victim == leader { victim = (victim + 1) % size }
@@ -289,12 +289,12 @@ struct Nemesis {
 
     // MARK: Helpers
 
-    static let failpointVariable = "SWIFT_ETCD_FAILPOINTS"
+    package static let failpointVariable = "SWIFT_ETCD_FAILPOINTS"
 
     /// Tries `call` every 300 ms for up to 20 s: a leader may be changing, and etcd refuses a
     /// membership change until every member has been connected for 5 s (its `HealthInterval`),
     /// which a member restarted by the previous fault may not yet be.
-    static func retry<T>(_ call: () async throws -> T) async -> T? {
+    package static func retry<T>(_ call: () async throws -> T) async -> T? {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let value = try? await call() { return value }
@@ -304,7 +304,7 @@ struct Nemesis {
     }
 
     /// SIGKILL, then reaps the process.
-    static func kill(_ member: EtcdMember) async {
+    package static func kill(_ member: EtcdMember) async {
         member.process.send(SIGKILL)
         await member.stop()
     }
@@ -375,7 +375,7 @@ struct Nemesis {
 }
 
 /// The harness itself could not go on (not a finding about the server).
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+package struct HarnessError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
