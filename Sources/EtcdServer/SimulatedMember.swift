@@ -23,11 +23,11 @@ package final class SimulatedMember {
     ///     restarts, so it must move on with the simulation, not restart with the member).
     ///   - walFaults: the disk's faults; always with `simulated` set.
     ///   - randomSeed: Raft's election timeouts.
-    ///   - persistFailed: called on the driver's cycle when the WAL fails (the member is dead).
+    /// When its WAL fails, `driver.cycle()` returns false: the member is dead.
     package init(configuration: ServerConfiguration, transport: any RaftMessageTransport,
                  clock: @escaping @Sendable () -> ContinuousClock.Instant, wallClock: @escaping @Sendable () -> Date,
                  walFaults: WriteAheadLog.DiskFaults,
-                 randomSeed: UInt64, logger: Logger, persistFailed: @escaping @Sendable (any Error) -> Void) throws {
+                 randomSeed: UInt64, logger: Logger) throws {
         let timing = EtcdServer.MemberTiming(configuration)
         let memberDirectory = configuration.dataDir + "/member"
         let walDirectory = memberDirectory + "/wal"
@@ -58,7 +58,7 @@ package final class SimulatedMember {
             requestTimeout: timing.requestTimeout, electionTimeout: timing.electionTimeout,
             snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes,
             environment: DriverEnvironment(now: clock, wallClock: wallClock, runInBackground: { _, work in work() },
-                                           persistFailed: persistFailed, retainedEntries: 50),
+                                           persistFailed: { _ in }, retainedEntries: 50),
             removed: {})
         driver.begin()
     }

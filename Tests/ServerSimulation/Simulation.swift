@@ -34,7 +34,6 @@ package final class Simulation {
         package var seconds = 20
         package var clients = 6
         package var keys = 3
-        package var faults = true
         /// The injected bug: reads are answered from the member's own store without a
         /// ReadIndex round (the server's failpoint `linearizableReadsSkipReadIndex`), so a member
         /// cut off from the leader serves stale values.
@@ -61,7 +60,6 @@ package final class Simulation {
         package var violations: [String]
         /// A digest of everything that happened: two runs of one seed must give the same.
         package var trace: UInt64
-        package var steps: Int
         /// Snapshots the leader sent to members behind it, and how many they installed.
         package var snapshotsSent: Int
         /// The histories of the keys that failed, one operation per line.
@@ -110,7 +108,6 @@ package final class Simulation {
         /// How fast this member's clock runs, in parts per thousand (900-1100).
         let clockRate: Int
         var member: SimulatedMember?
-        let crashed = CrashFlag()
         var restartAt: Int?
         var pausedUntil: Int?
         /// Faults the next start's disk will have.
@@ -164,12 +161,10 @@ package final class Simulation {
         let workEnds = options.seconds * 1000
         let faultsEnd = workEnds - 1000
         let end = workEnds + 8000
-        var steps = 0
         var finalReadsIssued = false
         while now < end {
-            steps += 1
             deliverDue()
-            if options.faults { nemesis(until: faultsEnd) }
+            nemesis(until: faultsEnd)
             restartDue()
             if now < workEnds { startClientCalls() }
             if now >= workEnds + 6000 && !finalReadsIssued {
@@ -184,7 +179,7 @@ package final class Simulation {
             history.abandon(clients[index].busyWith!)
         }
         checkConvergence()
-        return result(steps: steps)
+        return result()
     }
 
     private func configuration(_ index: Int) -> ServerConfiguration {
@@ -203,7 +198,6 @@ package final class Simulation {
 
     private func start(_ index: Int) throws {
         let slot = slots[index]
-        slot.crashed.isSet = false
         var faults = slot.nextFaults
         faults.unsyncedWritesLostOnKill = true
         slot.nextFaults = WriteAheadLog.DiskFaults()
@@ -211,15 +205,13 @@ package final class Simulation {
         let rate = slot.clockRate
         let base = clock.base
         let transport = SimulatedTransport(from: index, outbox: outbox)
-        let crashed = slot.crashed
         let configuration = configuration(index)
         do {
             slot.member = try SimulatedMember(
                 configuration: configuration, transport: transport,
                 clock: { base + .microseconds(clock.milliseconds * rate) },
                 wallClock: { Date(timeIntervalSince1970: 1_780_000_000 + Double(clock.milliseconds) / 1000) },
-                walFaults: faults, randomSeed: random.next() | 1, logger: Self.logger,
-                persistFailed: { _ in crashed.isSet = true })
+                walFaults: faults, randomSeed: random.next() | 1, logger: Self.logger)
         } catch {
             // A member that cannot start from its own data directory is a finding, unless a
             // fault meant to leave it unusable (none here does).
@@ -273,7 +265,8 @@ package final class Simulation {
             guard member.driver.hasPendingWork || clockNow >= member.driver.nextTickDue else { continue }
             let running = member.driver.cycle()
             send(outbox.take())
-            if !running || slot.crashed.isSet {
+            // Only a failed WAL stops a simulated driver.
+            if !running {
                 faults.append("\(slot.name) crashed on its disk fault")
                 crash(index, restartAfter: 100 + roll(900))
             }
@@ -366,7 +359,7 @@ package final class Simulation {
                 whenReadable(member) { view in
                     history.complete(operation, .read(view.rangeValue(key)), at: clock.milliseconds)
                 } failed: {
-                    history.drop(operation, at: clock.milliseconds)
+                    history.drop(operation)
                 }
             case 1:
                 operation = history.invoke(key, client: index, .write(value), at: now)
@@ -376,7 +369,7 @@ package final class Simulation {
                 let clock = clock
                 member.driver.propose(.put(put)) { result in
                     if case .put = result { history.complete(operation, .written, at: clock.milliseconds) } else {
-                        history.fail(operation, at: clock.milliseconds)
+                        history.fail(operation)
                     }
                 }
             default:
@@ -405,7 +398,7 @@ package final class Simulation {
                     if case .txn(let response) = result {
                         history.complete(operation, .compareAndSet(succeeded: response.succeeded), at: clock.milliseconds)
                     } else {
-                        history.fail(operation, at: clock.milliseconds)
+                        history.fail(operation)
                     }
                 }
             }
@@ -452,7 +445,7 @@ package final class Simulation {
             if case .txn(let response) = result {
                 history.completeAppend(operation, succeeded: response.succeeded, at: clock.milliseconds)
             } else {
-                history.fail(operation, at: clock.milliseconds)
+                history.fail(operation)
             }
         }
         return operation
@@ -471,7 +464,7 @@ package final class Simulation {
             }
             history.completeListRead(operation, lists, at: clock.milliseconds)
         } failed: {
-            history.drop(operation, at: clock.milliseconds)
+            history.drop(operation)
         }
         return operation
     }
@@ -503,7 +496,7 @@ package final class Simulation {
                 whenReadable(member) { view in
                     history.complete(operation, .read(view.rangeValue(key)), at: clock.milliseconds)
                 } failed: {
-                    history.drop(operation, at: clock.milliseconds)
+                    history.drop(operation)
                 }
             }
         }
@@ -584,7 +577,7 @@ package final class Simulation {
         }
     }
 
-    private func result(steps: Int) -> Result {
+    private func result() -> Result {
         let operations = history.all
         var results: [String: LinearizabilityResult] = [:]
         var failed: [String: String] = [:]
@@ -604,7 +597,7 @@ package final class Simulation {
                       answered: operations.filter { $0.operation.output != nil }.count
                         + lists.appends.filter { $0.succeeded != nil }.count + lists.reads.count,
                       faults: faults, results: results, appends: lists.appends.count,
-                      listViolations: listViolations, violations: violations, trace: trace.value, steps: steps,
+                      listViolations: listViolations, violations: violations, trace: trace.value,
                       snapshotsSent: snapshotsSent, failedHistories: failed)
     }
 
@@ -627,16 +620,6 @@ final class SimulatedClock: Sendable {
     var milliseconds: Int { elapsed.load(ordering: .relaxed) }
 
     func advance() { elapsed.add(1, ordering: .relaxed) }
-}
-
-/// Set by a member's driver when its WAL failed: the member is dead.
-final class CrashFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-
-    var isSet: Bool {
-        get { flag.load(ordering: .relaxed) }
-        set { flag.store(newValue, ordering: .relaxed) }
-    }
 }
 
 /// What members send during a cycle, collected for the simulated network.
@@ -756,12 +739,12 @@ final class SimulatedHistory: Sendable {
     }
 
     /// A write or compare-and-set failed: it may still take effect, so its outcome is unknown.
-    func fail(_ id: Int, at time: Int) {
+    func fail(_ id: Int) {
         state.withLock { $0.finish(id) }
     }
 
     /// A read failed: it is left out.
-    func drop(_ id: Int, at time: Int) {
+    func drop(_ id: Int) {
         state.withLock { state in
             state.dropped.insert(id)
             state.listReadCalls[id] = nil
