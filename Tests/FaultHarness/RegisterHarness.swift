@@ -33,13 +33,15 @@ package enum RegisterHarness {
         let linearizable = run.results.values.filter { $0 == .linearizable }.count
         return """
             \(label): \(run.operations) operations (\(run.answered) answered), \(run.results.count) key histories checked \
-            (\(linearizable) linearizable), \(run.watchEvents) watch events checked, seed \(seed), \
+            (\(linearizable) linearizable), \(run.listOperations) of the operations on lists (\(run.listAppends) appends \
+            committed, \(run.listViolations.count) list violations), \(run.watchEvents) watch events checked, seed \(seed), \
             \(run.faults.count) faults (\(tally(run.faults))): \(run.faults.suffix(40).joined(separator: ", "))
             """
     }
 
     /// What a run did and what its checks found.
     package struct Run {
+        /// Register and list operations, all together.
         package var operations: Int
         package var answered: Int
         package var faults: [String]
@@ -51,13 +53,19 @@ package enum RegisterHarness {
         /// Members disagreeing on the store's hash at the last revision, or a fault's own finding
         /// (a member starting on a damaged WAL).
         package var stateViolations: [String]
+        /// List appends and reads, and the appends that committed.
+        package var listOperations: Int
+        package var listAppends: Int
+        /// What `ListAppendChecker` found wrong with the lists.
+        package var listViolations: [String]
     }
 
     /// `clients` clients on half as many keys for `seconds` while `faults` happen (and, for a kind
     /// whose faults come from a deck, until each was dealt once); each key's history checked (and
-    /// written to the directory when it is not linearizable). Every 20 s the clients move on to
-    /// new keys, so that a long run's histories stay short enough to check. Clients know every
-    /// member and fail over, or with `pinnedClients` each knows only one.
+    /// written to the directory when it is not linearizable). Beside them a quarter as many
+    /// (at least two) append to lists and read them (`ListAppendWorkload`). Every 20 s the clients
+    /// move on to new keys and lists, so that a long run's histories stay short enough to check.
+    /// Clients know every member and fail over, or with `pinnedClients` each knows only one.
     package static func run(executable: String, seconds: Int, faults kind: Nemesis.Kind, directory: TemporaryDirectory,
                             clients clientCount: Int, seed: UInt64,
                             environment: [String: String] = [:], extraArguments: [String] = [],
@@ -79,6 +87,10 @@ package enum RegisterHarness {
         let clients = try (0..<clientCount).map {
             try Self.client(cluster, startingAt: members[$0 % members.count], only: pinnedClients)
         }
+        let listHistory = ListHistory()
+        let listClients = try (0..<max(2, clientCount / 4)).map {
+            try Self.client(cluster, startingAt: members[($0 + 1) % members.count], only: pinnedClients)
+        }
         // Three watchers of every register from the first revision, each starting on another member.
         let watchLogs = (0..<3).map { _ in WatchLog() }
         let watchClients = try (0..<3).map { try Self.client(cluster, startingAt: $0 % size) }
@@ -87,6 +99,12 @@ package enum RegisterHarness {
             await withTaskGroup(of: Void.self) { group in
                 for (index, client) in clients.enumerated() {
                     group.addTask { await Self.work(client: client, index: index, seed: seed, keys: keys, history: history) }
+                }
+                for (index, client) in listClients.enumerated() {
+                    group.addTask {
+                        await ListAppendWorkload.work(client: client, index: index, seed: seed, keys: keys, history: listHistory,
+                                                      acknowledging: history)
+                    }
                 }
             }
         }
@@ -113,20 +131,31 @@ package enum RegisterHarness {
         await workers.value
         // Every fault is healed now: each watcher must catch up with the last write.
         let watchViolations = await Self.drain(watchers, logs: watchLogs, asking: nemesis.observer, history: history)
+        // And every list is read once more: an append committed after its generation's last read
+        // must be there too.
+        await ListAppendWorkload.readEveryGeneration(asking: nemesis.observer, into: listHistory)
         let stateViolations = await unavailable + nemesis.violations
             + Self.compareHashes(of: nemesis.cluster, asking: nemesis.observer)
         await nemesis.observer.close()
-        for client in clients + watchClients { await client.close() }
+        for client in clients + listClients + watchClients { await client.close() }
         await nemesis.cluster.stop()
 
         let operations = Self.withoutUnappliedWrites(history.operations, watched: watchLogs.first?.all ?? [],
                                                      watchesAreComplete: watchViolations.isEmpty)
         let results = await Self.checkEachKey(operations, writingFailuresTo: directory)
-        return Run(operations: history.operations.count,
-                   answered: operations.filter { $0.operation.output != nil }.count,
+        let lists = listHistory.counts
+        let listViolations = ListAppendWorkload.check(listHistory)
+        if !listViolations.isEmpty {
+            try? listHistory.generations.map { generation, appends, reads in
+                "generation \(generation)\n" + (appends.map(\.description) + reads.map(\.description)).joined(separator: "\n")
+            }.joined(separator: "\n\n").write(toFile: directory.appending("lists.txt"), atomically: true, encoding: .utf8)
+        }
+        return Run(operations: history.operations.count + lists.operations,
+                   answered: operations.filter { $0.operation.output != nil }.count + lists.answered,
                    faults: nemesis.faults, results: results,
                    watchEvents: watchLogs.reduce(0) { $0 + $1.all.count }, watchViolations: watchViolations,
-                   stateViolations: stateViolations)
+                   stateViolations: stateViolations, listOperations: lists.operations, listAppends: lists.appends,
+                   listViolations: listViolations)
     }
 
     /// Each key's history checked on its own, on every core; a history that is not linearizable
@@ -188,11 +217,11 @@ package enum RegisterHarness {
         }
     }
 
-    /// Records every event under the registers' prefix from revision 1 until cancelled. The
+    /// Records every event on the registers and the lists (keys from "l" up to "s") from revision 1 until cancelled. The
     /// client re-creates the watch after a failure from the revision after the last one delivered.
     static func watch(client: EtcdClient, into log: WatchLog) async {
         do {
-            for try await response in client.watch("r", .prefix, .startRevision(1)) {
+            for try await response in client.watch("l", .range(.until("s")), .startRevision(1)) {
                 let events = response.events.map { event in
                     WatchedEvent(revision: event.kv.modRevision, key: String(decoding: event.kv.key, as: UTF8.self),
                                  value: event.type == .delete ? nil : String(decoding: event.kv.value, as: UTF8.self))
@@ -339,8 +368,11 @@ package final class RotatingKeys: Sendable {
 
     /// Register `index` of the current generation, such as "r1-0".
     func key(_ index: Int) -> String {
-        "r\(index)-\(Int(start.duration(to: .now) / lifetime))"
+        "r\(index)-\(generation)"
     }
+
+    /// How many times the keys have moved on.
+    var generation: Int { Int(start.duration(to: .now) / lifetime) }
 
     func stop() { stopped.store(true, ordering: .relaxed) }
 
@@ -385,7 +417,7 @@ package final class History: Sendable {
     }
 
     /// Records a write the cluster acknowledged, with the revision it answered.
-    func acknowledge(_ write: WatchedEvent) {
+    package func acknowledge(_ write: WatchedEvent) {
         acknowledged.withLock { $0.append(write) }
     }
 

@@ -3,7 +3,7 @@ import Foundation
 import Linearizability
 import TestSupport
 
-// `fault-run`: the fault harness's register workload for as long as asked, for the long runs that
+// `fault-run`: the fault harness's register and list-append workloads for as long as asked, for the long runs that
 // CI's bounded ones stand in for. Built in release with the server
 // (`swift build -c release --product etcd --product fault-run`), because the clients and the
 // checker, not the members, limit a debug build's rate. Exits 1 when any check fails, keeping the
@@ -13,7 +13,8 @@ let usage = """
     usage: fault-run [--seconds N] [--clients N] [--seed N] [--faults KIND] [--members N] [--etcd PATH]
 
       --seconds   how long the clients work (default 1800); the run then checks what they saw
-      --clients   concurrent register clients, on half as many keys at a time (default 48)
+      --clients   concurrent register clients, on half as many keys at a time (default 48), and a
+                  quarter as many list-append clients
       --seed      the fault schedule and the clients' choices (default: random, printed)
       --faults    crashesAndDisks (default; our server only: every kill a power failure, disk faults),
                   killsAndPauses, powerFailures, partitionsAndLinks (network namespaces, as root)
@@ -31,7 +32,7 @@ var options: [String: String] = [:]
 var arguments = CommandLine.arguments.dropFirst()
 while let name = arguments.popFirst() {
     guard ["--seconds", "--clients", "--seed", "--faults", "--members", "--etcd"].contains(name) else {
-        fail(name == "--help" || name == "-h" ? "the register workload under faults" : "unknown option \(name)")
+        fail(name == "--help" || name == "-h" ? "the register and list-append workloads under faults" : "unknown option \(name)")
     }
     guard let value = arguments.popFirst() else { fail("\(name) needs a value") }
     options[name] = value
@@ -90,12 +91,16 @@ RegisterHarness.say("""
     fault-run: \(run.operations) operations in \(started.duration(to: .now)), \(run.faults.count) faults; \
     \(violations.count) linearizability violations, \(undecided.count) undecided keys, \
     \(lostWrites.count) lost acknowledged writes, \(run.watchViolations.count - lostWrites.count) other watch-guarantee \
-    violations, \(run.stateViolations.count) state violations
+    violations, \(run.listViolations.count) list-append violations, \(run.stateViolations.count) state violations
     """)
 for key in violations { RegisterHarness.say("  not linearizable: \(key), history in \(directory.appending("history-\(key).txt"))") }
 for key in undecided { RegisterHarness.say("  undecided: \(key), history in \(directory.appending("history-\(key).txt"))") }
-for violation in (run.watchViolations + run.stateViolations).prefix(20) { RegisterHarness.say("  \(violation)") }
-if violations.isEmpty && undecided.isEmpty && run.watchViolations.isEmpty && run.stateViolations.isEmpty {
+for violation in (run.watchViolations + run.listViolations + run.stateViolations).prefix(20) {
+    RegisterHarness.say("  \(violation)")
+}
+if !run.listViolations.isEmpty { RegisterHarness.say("  lists in \(directory.appending("lists.txt"))") }
+if violations.isEmpty && undecided.isEmpty && run.watchViolations.isEmpty && run.listViolations.isEmpty
+    && run.stateViolations.isEmpty {
     directory.remove()
     exit(0)
 }

@@ -72,8 +72,8 @@ import TestSupport
                 clients: Self.clientCount, seed: Self.seed,
                                          environment: powerFailures, extraArguments: ["--unsafe-no-fsync"])
             let nonLinearizable = run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
-            print("injected-bug run (--unsafe-no-fsync): \(run.operations) operations, violations on \(nonLinearizable), \(run.watchViolations.count) watch violations (\(run.watchViolations.prefix(2))), \(run.stateViolations), faults: \(run.faults)")
-            #expect(!nonLinearizable.isEmpty || !run.watchViolations.isEmpty,
+            print("injected-bug run (--unsafe-no-fsync): \(run.operations) operations, violations on \(nonLinearizable), \(run.watchViolations.count) watch violations (\(run.watchViolations.prefix(2))), \(run.listViolations.count) list violations (\(run.listViolations.prefix(2))), \(run.stateViolations), faults: \(run.faults)")
+            #expect(!nonLinearizable.isEmpty || !run.watchViolations.isEmpty || !run.listViolations.isEmpty,
                     "the checkers passed a cluster that lost acknowledged writes (seed \(Self.seed))")
         }
     }
@@ -90,6 +90,8 @@ import TestSupport
         }
         #expect(run.watchViolations.isEmpty, "\(label), seed \(seed): \(run.watchViolations.prefix(5))")
         #expect(run.stateViolations.isEmpty, "\(label), seed \(seed): \(run.stateViolations)")
+        #expect(run.listAppends > 0, "\(label): no list append committed")
+        #expect(run.listViolations.isEmpty, "\(label), seed \(seed): \(run.listViolations.prefix(5)); lists in \(directory.appending("lists.txt"))")
     }
 
     /// The harness must notice a real bug: our server with the failpoint that answers linearizable
@@ -97,7 +99,7 @@ import TestSupport
     /// Followers are paused for longer than a request's deadline, and each client sticks to one
     /// member: a read sent to a paused follower after its previous call timed out is answered
     /// from the follower's old view once it resumes, although writes returned before the read was
-    /// sent. Some key's history must then fail the check.
+    /// sent. Some key's history must then fail the check, and so must the lists.
     @Test func harnessCatchesReadsThatSkipReadIndex() async throws {
         let etcd = try builtExecutable("etcd")
         // The same scenario without the bug passes: what fails below is the bug, not the harness.
@@ -108,20 +110,25 @@ import TestSupport
                                              pinnedClients: true)
             print("control run: \(control.operations) operations, faults: \(control.faults)")
             #expect(control.results.values.allSatisfy { $0 == .linearizable }, "seed \(Self.seed): \(control.results)")
+            #expect(control.listViolations.isEmpty, "seed \(Self.seed): \(control.listViolations.prefix(3))")
         }
         // A run may, by the timing of its pauses, give a stale read no chance; two rarely both do.
+        // Both checkers must catch the bug: the registers' and the lists'.
         var caught: [String] = []
-        for _ in 1...2 where caught.isEmpty {
+        var caughtOnLists: [String] = []
+        for _ in 1...2 where caught.isEmpty || caughtOnLists.isEmpty {
             try await TemporaryDirectory.with(prefix: "fault-injected") { directory in
                 let run = try await RegisterHarness.run(
                 executable: etcd, seconds: 16, faults: .followerPauses, directory: directory,
                 clients: Self.clientCount, seed: Self.seed,
                     environment: ["SWIFT_ETCD_FAILPOINTS": "linearizableReadsSkipReadIndex"], pinnedClients: true)
-                caught = run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
-                print("injected-bug run: \(run.operations) operations, violations on \(caught), faults: \(run.faults)")
+                caught += run.results.filter { if case .violation = $0.value { true } else { false } }.keys.sorted()
+                caughtOnLists += run.listViolations
+                print("injected-bug run: \(run.operations) operations, violations on \(caught), \(run.listViolations.count) list violations (\(run.listViolations.prefix(2))), faults: \(run.faults)")
             }
         }
-        #expect(!caught.isEmpty, "the checker passed a server that skips ReadIndex (seed \(Self.seed))")
+        #expect(!caughtOnLists.isEmpty, "the list checker passed a server that skips ReadIndex (seed \(Self.seed))")
+        #expect(!caught.isEmpty, "the register checker passed a server that skips ReadIndex (seed \(Self.seed))")
     }
 
 }
