@@ -11,6 +11,10 @@ let package = Package(
         .executable(name: "etcdctl", targets: ["EtcdCtl"]),
         .executable(name: "etcd-benchmark", targets: ["EtcdBenchmark"]),
         .executable(name: "etcd", targets: ["etcd"]),
+        .executable(name: "kube-apiserver", targets: ["kube-apiserver"]),
+        .executable(name: "kube-controller-manager", targets: ["kube-controller-manager"]),
+        .executable(name: "kube-scheduler", targets: ["kube-scheduler"]),
+        .executable(name: "kubelet", targets: ["kubelet"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -111,6 +115,28 @@ let package = Package(
         .target(name: "Linearizability"),
         // The `etcd` executable: etcd 3.4's flags and environment, then EtcdServer.
         .executableTarget(name: "etcd", dependencies: ["EtcdServer"]),
+        // Kubernetes objects on etcd as kube-apiserver stores them: JSON, patches, selectors,
+        // tables, and the store every control-plane component writes through.
+        .target(name: "KubeAPI", dependencies: ["EtcdClient", "EtcdProto"]),
+        // kube-apiserver's REST API (discovery, CRUD, watch, subresources) on a SwiftNIO HTTP/1.1 server.
+        .target(
+            name: "KubeAPIServer",
+            dependencies: [
+                "KubeAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(name: "kube-apiserver", dependencies: ["KubeAPIServer", "KubeAPI"]),
+        // The controllers (ReplicaSet, Deployment, garbage collector, namespace), the scheduler and
+        // the node agent: each lists and watches the store through ObjectStore.
+        .target(name: "KubeControllers", dependencies: ["KubeAPI"]),
+        .target(name: "KubeScheduler", dependencies: ["KubeAPI"]),
+        .target(name: "KubeNode", dependencies: ["KubeAPI"]),
+        .executableTarget(name: "kube-controller-manager", dependencies: ["KubeControllers", "KubeAPI"]),
+        .executableTarget(name: "kube-scheduler", dependencies: ["KubeScheduler", "KubeAPI"]),
+        .executableTarget(name: "kubelet", dependencies: ["KubeNode", "KubeAPI"]),
         // Micro-benchmarks of the B+-tree and MVCC store, the Raft core and the WAL.
         .executableTarget(name: "btree-bench", dependencies: ["BTreeStore"], path: "Benchmarks/BTreeBench"),
         .executableTarget(name: "raft-bench", dependencies: ["Raft"], path: "Benchmarks/RaftBench"),
@@ -178,6 +204,10 @@ let package = Package(
         .testTarget(name: "FaultTests", dependencies: ["EtcdClient", "FaultHarness", "Linearizability", "ServerSimulation",
                                                        "TestSupport", "etcd", "server-sim"]),
         .testTarget(name: "BTreeStoreTests", dependencies: ["BTreeStore", "TestSupport"]),
+        .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI", "KubeControllers", "KubeScheduler"]),
+        // kubectl (Debian's 1.20) against kube-apiserver on our etcd and on Debian's.
+        .testTarget(name: "KubeTests", dependencies: ["KubeAPI", "KubeScheduler", "EtcdClient", "TestSupport", "etcd",
+                                                     "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"]),
         .testTarget(
             name: "CSQLiteTests",
             dependencies: ["CSQLite", "TestSupport"]

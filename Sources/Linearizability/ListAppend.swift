@@ -101,40 +101,97 @@ public enum ListAppendChecker {
             if !present.isEmpty && present.count < append.keys.count {
                 violations.append("not atomic: \(append) is in \(present) only")
             }
-            for read in reads {
-                let seen = append.keys.filter { sees(read, append, at: $0) }
-                if !seen.isEmpty && seen.count < append.keys.count {
-                    violations.append("not atomic: \(read) sees \(append) in \(seen) only")
-                }
-                if !seen.isEmpty && read.returned < append.invoked {
-                    violations.append("from the future: \(read) returned before \(append) began, yet sees it")
-                }
-                if append.succeeded == true, let returned = append.returned, returned < read.invoked,
-                   seen.count < append.keys.count {
-                    violations.append("stale: \(read) began after \(append) committed, yet misses it")
-                }
-            }
+        }
+        // The checks between appends and reads, each read against prefix maxima over one order
+        // (not against every append): a long run's generations hold thousands of each.
+        var reported = Set<String>()
+        func report(_ read: Int, _ append: ListAppend, _ kind: String, _ message: String) {
+            if reported.insert("\(kind) \(read) \(append.value)").inserted { violations.append(message) }
         }
         for key in keys {
             let list = order[key]!
-            for (index, value) in list.enumerated() {
-                guard let later = byValue[value] else { continue }
-                for earlierValue in list[..<index] {
-                    guard let earlier = byValue[earlierValue], let returned = later.returned else { continue }
-                    if returned < earlier.invoked {
-                        violations.append("\(key): \(later) committed before \(earlier) began, yet comes after it")
+            // From the future: a read sees an append that began after the read returned.
+            var latestCall: [UInt64] = []
+            for value in list { latestCall.append(max(latestCall.last ?? 0, byValue[value]?.invoked ?? 0)) }
+            // Stale: a read misses an append that committed before the read began.
+            let committed = appends.filter { $0.succeeded == true && $0.returned != nil && $0.keys.contains(key) }
+                .sorted { $0.returned! < $1.returned! }
+            var furthest: [Int] = []
+            for append in committed { furthest.append(max(furthest.last ?? -1, position[key]?[append.value] ?? Int.max)) }
+            for (index, read) in reads.enumerated() {
+                let length = read.lists[key]?.count ?? 0
+                if length > 0, latestCall[min(length, list.count) - 1] > read.returned,
+                   let append = list.prefix(length).compactMap({ byValue[$0] }).first(where: { $0.invoked > read.returned }) {
+                    report(index, append, "future", "from the future: \(read) returned before \(append) began, yet sees it")
+                }
+                let before = Self.count(committed, returnedBefore: read.invoked)
+                if before > 0, furthest[before - 1] >= length,
+                   let append = committed.prefix(before).first(where: { (position[key]?[$0.value] ?? Int.max) >= length }) {
+                    report(index, append, "stale", "stale: \(read) began after \(append) committed, yet misses it")
+                }
+            }
+            // Not atomic: a read sees a transaction in this list but misses it in another of its lists.
+            let shared = list.compactMap { byValue[$0] }.filter { $0.keys.count > 1 && $0.keys.contains(key) }
+            for other in Set(shared.flatMap(\.keys)).subtracting([key]) {
+                let pairs = shared.filter { $0.keys.contains(other) }
+                    .map { (here: position[key]![$0.value]!, there: position[other]?[$0.value] ?? Int.max, append: $0) }
+                    .sorted { $0.here < $1.here }
+                var reach: [Int] = []
+                for pair in pairs { reach.append(max(reach.last ?? -1, pair.there)) }
+                for (index, read) in reads.enumerated() {
+                    let length = read.lists[key]?.count ?? 0
+                    let seen = pairs.partitioningIndex { $0.here >= length }
+                    let otherLength = read.lists[other]?.count ?? 0
+                    if seen > 0, reach[seen - 1] >= otherLength,
+                       let pair = pairs.prefix(seen).first(where: { $0.there >= otherLength }) {
+                        let inLists = pair.append.keys.filter { sees(read, pair.append, at: $0) }
+                        report(index, pair.append, "atomic", "not atomic: \(read) sees \(pair.append) in \(inLists) only")
                     }
                 }
             }
+            // Real time between appends: one that committed before another began comes first.
+            var latestCallBefore: UInt64 = 0
+            for (index, value) in list.enumerated() {
+                if let later = byValue[value], let returned = later.returned, returned < latestCallBefore,
+                   let earlier = list[..<index].compactMap({ byValue[$0] }).first(where: { returned < $0.invoked }) {
+                    violations.append("\(key): \(later) committed before \(earlier) began, yet comes after it")
+                }
+                latestCallBefore = max(latestCallBefore, byValue[value]?.invoked ?? 0)
+            }
         }
+        // Real time between reads: a read never sees less than one that returned before it began.
         let byTime = reads.sorted { $0.returned < $1.returned }
-        for (index, earlier) in byTime.enumerated() {
-            for later in byTime[(index + 1)...] where earlier.returned < later.invoked {
-                for key in keys where (later.lists[key]?.count ?? 0) < (earlier.lists[key]?.count ?? 0) {
+        for key in keys {
+            var longest: [Int] = []
+            for read in byTime { longest.append(max(longest.last ?? 0, read.lists[key]?.count ?? 0)) }
+            for later in reads {
+                let before = byTime.partitioningIndex { $0.returned >= later.invoked }
+                let length = later.lists[key]?.count ?? 0
+                if before > 0, longest[before - 1] > length,
+                   let earlier = byTime.prefix(before).first(where: { ($0.lists[key]?.count ?? 0) > length }) {
                     violations.append("\(key): \(later) sees less than \(earlier), which returned before it began")
                 }
             }
         }
         return violations
+    }
+
+    /// How many of `appends` (sorted by return time) returned before `time`.
+    static func count(_ appends: [ListAppend], returnedBefore time: UInt64) -> Int {
+        appends.partitioningIndex { $0.returned! >= time }
+    }
+}
+
+extension Collection {
+    /// The index of the first element for which `predicate` holds, the collection being
+    /// partitioned by it (false for a prefix, true after): a binary search.
+    func partitioningIndex(where predicate: (Element) -> Bool) -> Int where Index == Int {
+        var low = startIndex
+        var high = endIndex
+        while low < high {
+            let middle = (low + high) / 2
+            if predicate(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }
