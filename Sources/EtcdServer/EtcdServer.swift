@@ -75,7 +75,8 @@ package final class EtcdServer: Sendable {
             transport: transport, logger: logger, metrics: metrics, tickInterval: timing.heartbeat,
             requestTimeout: timing.requestTimeout, electionTimeout: timing.electionTimeout,
             snapshotCount: configuration.snapshotCount, maxRequestBytes: configuration.maxRequestBytes,
-            environment: DriverEnvironment(crashBeforeSnapshotRename: configuration.failpoints[.snapshotCrashBeforeRename]),
+            environment: DriverEnvironment(crashBeforeSnapshotRename: configuration.failpoints[.snapshotCrashBeforeRename],
+                                           crashAfterAdoptingSnapshot: configuration.failpoints[.snapshotCrashAfterAdopt] != nil),
             removed: { shutdown.stop(removed: true) })
         let store = recovered.applier.store
         core = ServerCore(configuration: configuration, identity: identity, driver: driver, members: members,
@@ -398,6 +399,16 @@ package final class EtcdServer: Sendable {
             if snapshotIndex < state.snapshot?.index ?? 0 {
                 throw StartupError("no usable snapshot at or after WAL snapshot marker \(state.snapshot!.index); the data directory cannot be recovered")
             }
+        }
+        // A snapshot newer than the WAL's newest marker: the member crashed while installing the
+        // leader's snapshot, after the file was in place and before the WAL recorded it. The file
+        // holds committed state and the entries after it follow in the WAL; record the marker now,
+        // or the next restart would look for the entries before the snapshot, which were never
+        // written.
+        if let snapshot, snapshotIndex > state.snapshot?.index ?? 0 {
+            try wal.saveSnapshotMarker(WALSnapshotMarker(index: snapshot.index, term: snapshot.term,
+                                                         confState: ConfState(voters: snapshot.voters, learners: snapshot.learners)))
+            logger.warning("etcdserver: snapshot at index \(snapshot.index) was not in the WAL (a crash while installing it); recorded it")
         }
         let store: MVCCStore
         let confState: ConfState

@@ -40,6 +40,9 @@ struct DriverEnvironment: Sendable {
     /// The snapshot with this number (counting from 1) ends the process before its rename
     /// (the failpoint `snapshotCrashBeforeRename`).
     var crashBeforeSnapshotRename: Int?
+    /// Installing the leader's snapshot ends the process after the file is adopted and before the
+    /// WAL's marker (the failpoint `snapshotCrashAfterAdopt`).
+    var crashAfterAdoptingSnapshot = false
     /// Entries kept in memory behind a snapshot, for followers that are slightly behind (a
     /// follower further behind gets the snapshot). Fewer in the simulation, so that its short
     /// runs send snapshots.
@@ -619,6 +622,10 @@ package final class RaftDriver: @unchecked Sendable {
         receivedSnapshot = nil
         let contents = received.snapshot.contents
         _ = try snapshots.adopt(received.snapshot.path, term: metadata.term, index: metadata.index)
+        if environment.crashAfterAdoptingSnapshot {
+            FileHandle.standardError.write(Data("etcdserver: failpoint snapshotCrashAfterAdopt: exiting after adopting snapshot \(metadata.index)\n".utf8))
+            _exit(86)
+        }
         applier.store.restore(importing: contents.store)
         applier.lessor.restore(contents.leases, leasedKeys: applier.store.readView.leasedKeys())
         applier.alarms.replace(with: contents.alarms.map { alarm in

@@ -296,6 +296,9 @@ package enum Failpoint: String, CaseIterable, Sendable {
     /// The `n`th snapshot is written and synced to its temporary file, then the process exits
     /// before renaming it into place.
     case snapshotCrashBeforeRename
+    /// A follower installing the leader's snapshot exits right after moving the file into place,
+    /// before its WAL records the snapshot: its restart finds a snapshot newer than the WAL knows.
+    case snapshotCrashAfterAdopt
     /// A member joining a running cluster exits right after creating its WAL, before it has heard
     /// from the leader: its restart knows the cluster only from what the join recorded.
     case crashAfterJoining

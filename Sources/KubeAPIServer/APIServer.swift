@@ -99,9 +99,9 @@ public struct APIServer: Sendable {
             return try await create(request, target)
         case (.POST, let name?, "binding"):
             return try await bind(request, target, name: name)
-        case (.PUT, let name?, _):
+        case (.PUT, let name?, nil), (.PUT, let name?, "status"), (.PUT, let name?, "scale"):
             return try await update(request, target, name: name)
-        case (.PATCH, let name?, _):
+        case (.PATCH, let name?, nil), (.PATCH, let name?, "status"), (.PATCH, let name?, "scale"):
             return try await patch(request, target, name: name)
         case (.DELETE, let name?, nil):
             return try await delete(request, target, name: name)

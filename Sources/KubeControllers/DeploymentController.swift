@@ -50,6 +50,7 @@ struct DeploymentController: Controller {
         if Self.revision(current) < maxRevision || current[path: ["metadata", "annotations", Self.revisionAnnotation]] == nil {
             current = try await setRevision(of: current, to: maxRevision + 1)
         }
+        try await setDeploymentRevision(deployment, Self.revision(current))
         if !paused {
             if deployment[path: ["spec", "strategy", "type"]] == "Recreate" {
                 try await recreate(current: current, old: old, replicas: replicas)

@@ -306,6 +306,60 @@ print("members", sorted(m.name for m in b.members))
         #expect(Self.log(of: cluster.members[lagging]).contains("recovered store from snapshot at index"))
     }
 
+    /// A new member whose first contact is the leader's snapshot, killed while installing it
+    /// after the file was in place and before its WAL recorded it (failpoint
+    /// `snapshotCrashAfterAdopt`), restarts from that file; and, once it has written entries
+    /// after it, restarts again. (Found by a long fault run: the second restart looked for the
+    /// entries before the snapshot, which were never written, and the member never came back.)
+    @Test func aJoiningMemberKilledWhileInstallingTheLeadersSnapshotRestartsTwice() async throws {
+        try await TemporaryDirectory.with(prefix: "cluster-snapshot-adopt") { directory in
+            let cluster = try await Self.startCluster(in: directory, ["--snapshot-count", "1000"])
+            defer { Task { await cluster.stop() } }
+            let client = try Self.client(cluster.members.map(\.clientEndpoint))
+            defer { Task { await client.close() } }
+            // Past the 5,000 entries the leader keeps behind its snapshot: a new member needs the snapshot.
+            try await Self.writeBulk(client, writers: 25, each: 280, prefix: "bulk")
+            let ports = try FreePorts.allocate(2)
+            let peerURL = "http://127.0.0.1:\(ports[1])"
+            try await waitUntil("member add to be accepted", timeout: .seconds(30), interval: .milliseconds(500)) {
+                try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "add", "n4", "--peer-urls", peerURL]).exitCode == 0
+            }
+            let crashing = try EtcdMember.launch(
+                name: "n4", clientPort: ports[0], peerPort: ports[1], initialCluster: cluster.initialCluster + ",n4=\(peerURL)",
+                token: "", state: "existing", executable: try builtExecutable("etcd"), extraArguments: ["--snapshot-count", "1000"],
+                directory: directory, environment: ["SWIFT_ETCD_FAILPOINTS": "snapshotCrashAfterAdopt"])
+            try await waitUntil("the joining member to crash at the failpoint", timeout: .seconds(60)) { !crashing.process.isRunning }
+            #expect(Self.log(of: crashing).contains("failpoint snapshotCrashAfterAdopt"), "\(Self.log(of: crashing).suffix(1500))")
+            let recovered = try crashing.relaunched(environment: [:])
+            try await recovered.waitUntilHealthy(timeout: .seconds(60))
+            #expect(Self.log(of: recovered).contains("was not in the WAL"))
+            try await Self.writeBulk(client, writers: 5, each: 40, prefix: "after")
+            recovered.process.send(SIGKILL)
+            _ = await recovered.process.stop()
+            let member = try recovered.relaunched()
+            defer { Task { await member.stop() } }
+            try await member.waitUntilHealthy(timeout: .seconds(60))
+            try await waitUntil("the restarted member to have every write") {
+                let reader = try Self.client([member.clientEndpoint])
+                defer { Task { await reader.close() } }
+                let bulk = try await reader.get("bulk/", .prefix, .countOnly, .serializable).count
+                let after = try await reader.get("after/", .prefix, .countOnly, .serializable).count
+                return bulk == 7000 && after == 200
+            }
+        }
+    }
+
+    static func writeBulk(_ client: EtcdClient, writers: Int, each: Int, prefix: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for index in 0..<each { try await client.put("\(prefix)/\(writer)/\(index)", "v\(index)") }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     /// A member that crashed after its join created its WAL, before the leader sent it anything,
     /// knows the cluster only from what the join recorded: its restart must reach the members,
     /// answer the leader and catch up (before, it heard the leader but could never answer).

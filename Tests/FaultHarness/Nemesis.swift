@@ -143,6 +143,17 @@ package struct Nemesis {
         await Self.kill(member)
         try await Task.sleep(for: .milliseconds(200 + roll(800)))
         cluster.members[victim] = try member.relaunched()
+        await checkRestart(victim, after: "kill")
+    }
+
+    /// A member restarted after a crash must recover from whatever the crash left: one that exits
+    /// within a few seconds (it refused its own data) is a finding, not a fault to count.
+    private mutating func checkRestart(_ victim: Int, after fault: String) async {
+        let member = cluster.members[victim]
+        if await Self.waitForExit(member.process, within: .seconds(3)) {
+            let reason = member.process.logTail(lines: 3).split(separator: "\n").last.map(String.init) ?? ""
+            violations.append("\(member.name) did not come back after \(fault): \(reason)")
+        }
     }
 
     /// Every member at once: with `walUnsyncedWritesLostOnKill`, a power failure of the whole cluster.
@@ -166,6 +177,7 @@ package struct Nemesis {
         if !struck { await crashing.stop() }
         faults.append("\(failpoint) on \(member.name)\(role)\(struck ? "" : " (did not strike in 15 s)")")
         cluster.members[victim] = try crashing.relaunched(environment: environment)
+        await checkRestart(victim, after: failpoint)
     }
 
     // MARK: Damaged data

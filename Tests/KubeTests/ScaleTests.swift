@@ -3,13 +3,13 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Many pods on many simulated nodes: a Deployment of `KUBE_SCALE_PODS` replicas (default 200)
-/// on `KUBE_SCALE_NODES` nodes (default 20) is scheduled and Running, spread over every node;
+/// Many pods on many simulated nodes: a Deployment of `KUBE_SCALE_PODS` replicas (default 120)
+/// on `KUBE_SCALE_NODES` nodes (default 12) is scheduled and Running, spread over every node;
 /// prints the time it took and what it cost the store. `KUBE_SCALE_PODS=1000 KUBE_SCALE_NODES=100`
 /// is the size (the README gives a measured run).
 @Suite struct ScaleTests {
-    static let pods = Int(ProcessInfo.processInfo.environment["KUBE_SCALE_PODS"] ?? "") ?? 200
-    static let nodes = Int(ProcessInfo.processInfo.environment["KUBE_SCALE_NODES"] ?? "") ?? 20
+    static let pods = Int(ProcessInfo.processInfo.environment["KUBE_SCALE_PODS"] ?? "") ?? 120
+    static let nodes = Int(ProcessInfo.processInfo.environment["KUBE_SCALE_NODES"] ?? "") ?? 12
 
     @Test func manyPodsAreScheduledAndRunningOnManyNodes() async throws {
         try await TemporaryDirectory.with(prefix: "kube-scale") { directory in
