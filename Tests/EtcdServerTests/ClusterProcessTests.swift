@@ -319,15 +319,8 @@ print("members", sorted(m.name for m in b.members))
             defer { Task { await client.close() } }
             // Past the 5,000 entries the leader keeps behind its snapshot: a new member needs the snapshot.
             try await Self.writeBulk(client, writers: 25, each: 280, prefix: "bulk")
-            let ports = try FreePorts.allocate(2)
-            let peerURL = "http://127.0.0.1:\(ports[1])"
-            try await waitUntil("member add to be accepted", timeout: .seconds(30), interval: .milliseconds(500)) {
-                try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "add", "n4", "--peer-urls", peerURL]).exitCode == 0
-            }
-            let crashing = try EtcdMember.launch(
-                name: "n4", clientPort: ports[0], peerPort: ports[1], initialCluster: cluster.initialCluster + ",n4=\(peerURL)",
-                token: "", state: "existing", executable: try builtExecutable("etcd"), extraArguments: ["--snapshot-count", "1000"],
-                directory: directory, environment: ["SWIFT_ETCD_FAILPOINTS": "snapshotCrashAfterAdopt"])
+            let crashing = try await Self.addMember(to: cluster, in: directory, extraArguments: ["--snapshot-count", "1000"],
+                                                    failpoint: "snapshotCrashAfterAdopt")
             try await waitUntil("the joining member to crash at the failpoint", timeout: .seconds(60)) { !crashing.process.isRunning }
             #expect(Self.log(of: crashing).contains("failpoint snapshotCrashAfterAdopt"), "\(Self.log(of: crashing).suffix(1500))")
             let recovered = try crashing.relaunched(environment: [:])
@@ -347,6 +340,20 @@ print("members", sorted(m.name for m in b.members))
                 return bulk == 7000 && after == 200
             }
         }
+    }
+
+    /// Adds member n4 (`member add`) and starts it with a failpoint on, without waiting for it.
+    static func addMember(to cluster: EtcdCluster, in directory: TemporaryDirectory, extraArguments: [String] = [],
+                          failpoint: String) async throws -> EtcdMember {
+        let ports = try FreePorts.allocate(2)
+        let peerURL = "http://127.0.0.1:\(ports[1])"
+        try await waitUntil("member add to be accepted", timeout: .seconds(30), interval: .milliseconds(500)) {
+            try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "add", "n4", "--peer-urls", peerURL]).exitCode == 0
+        }
+        return try EtcdMember.launch(
+            name: "n4", clientPort: ports[0], peerPort: ports[1], initialCluster: cluster.initialCluster + ",n4=\(peerURL)",
+            token: "", state: "existing", executable: try builtExecutable("etcd"), extraArguments: extraArguments,
+            directory: directory, environment: ["SWIFT_ETCD_FAILPOINTS": failpoint])
     }
 
     static func writeBulk(_ client: EtcdClient, writers: Int, each: Int, prefix: String) async throws {
@@ -370,15 +377,7 @@ print("members", sorted(m.name for m in b.members))
             let client = try Self.client(cluster.members.map(\.clientEndpoint))
             defer { Task { await client.close() } }
             let written = try await client.put("before-join", "present")
-            let ports = try FreePorts.allocate(2)
-            let peerURL = "http://127.0.0.1:\(ports[1])"
-            try await waitUntil("member add to be accepted", timeout: .seconds(30), interval: .milliseconds(500)) {
-                try Self.etcdctl(["--endpoints", cluster.endpoints, "member", "add", "n4", "--peer-urls", peerURL]).exitCode == 0
-            }
-            let crashing = try EtcdMember.launch(
-                name: "n4", clientPort: ports[0], peerPort: ports[1], initialCluster: cluster.initialCluster + ",n4=\(peerURL)",
-                token: "", state: "existing", executable: try builtExecutable("etcd"), extraArguments: [],
-                directory: directory, environment: ["SWIFT_ETCD_FAILPOINTS": "crashAfterJoining"])
+            let crashing = try await Self.addMember(to: cluster, in: directory, failpoint: "crashAfterJoining")
             try await waitUntil("the joining member to crash at the failpoint", timeout: .seconds(20)) { !crashing.process.isRunning }
             #expect(Self.log(of: crashing).contains("failpoint crashAfterJoining"))
             let restarted = try crashing.relaunched(environment: [:])
