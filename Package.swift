@@ -129,7 +129,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "kube-apiserver", dependencies: ["KubeAPIServer", "KubeAPI"]),
-        // The controllers (ReplicaSet, Deployment, garbage collector, namespace), the scheduler and
+        // The controllers (ReplicaSet, Deployment, garbage collector, namespace, endpoints), the scheduler and
         // the node agent: each lists and watches the store through ObjectStore.
         .target(name: "KubeControllers", dependencies: ["KubeAPI"]),
         .target(name: "KubeScheduler", dependencies: ["KubeAPI"]),

@@ -26,6 +26,7 @@ public final class ControllerManager: Sendable {
             DeploymentController(manager: self),
             GarbageCollector(manager: self),
             NamespaceController(manager: self),
+            EndpointsController(manager: self),
         ]
         await withTaskGroup(of: Void.self) { group in
             for informer in informers.values {

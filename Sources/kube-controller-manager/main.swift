@@ -2,8 +2,8 @@ import Foundation
 import KubeAPI
 import KubeControllers
 
-// kube-controller-manager: the ReplicaSet, Deployment, garbage-collector and namespace
-// controllers, each a watcher of the store (directly on etcd, through ObjectStore).
+// kube-controller-manager: the ReplicaSet, Deployment, garbage-collector, namespace and
+// endpoints controllers, each a watcher of the store (directly on etcd, through ObjectStore).
 
 let flags = ComponentFlags(component: "kube-controller-manager", known: ["--etcd-servers"], usage: """
     usage: kube-controller-manager [--etcd-servers URLS]

@@ -67,6 +67,13 @@ import TestSupport
             pods = try Self.running(plane)
             #expect(pods.count == 5, "\(pods)")
 
+            // A service in front of them: its Endpoints list the five pods' addresses.
+            #expect(try plane.ok("expose", "deployment", "web", "--port=80", "--target-port=8080").contains("service/web exposed"))
+            try await plane.waitFor("five endpoints", "get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}") {
+                $0.split(separator: " ").count == 5
+            }
+            #expect(try plane.ok("get", "endpoints", "web", "-o", "jsonpath={.subsets[0].ports[0].port}") == "8080")
+
             // A new image rolls out through a second ReplicaSet, never below 4 available pods
             // (maxUnavailable 1), as the deployment's status shows at every change.
             let client = try EtcdClient(endpoints: plane.etcd.members.map(\.clientEndpoint))
@@ -109,6 +116,8 @@ import TestSupport
             // Deleting the deployment deletes its ReplicaSets and their pods (background cascade).
             try plane.ok("delete", "deployment", "web")
             try await plane.waitFor("pods and replica sets gone", "get", "pods,replicasets", "--no-headers", "-o", "name") { $0.isEmpty }
+            try plane.ok("delete", "service", "web")
+            try await plane.waitFor("the endpoints gone with the service", "get", "endpoints", "--no-headers", "-o", "name") { $0.isEmpty }
         }
     }
 
