@@ -206,7 +206,7 @@ let package = Package(
         .testTarget(name: "BTreeStoreTests", dependencies: ["BTreeStore", "TestSupport"]),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI", "KubeControllers", "KubeScheduler"]),
         // kubectl (Debian's 1.20) against kube-apiserver on our etcd and on Debian's.
-        .testTarget(name: "KubeTests", dependencies: ["KubeAPI", "KubeScheduler", "EtcdClient", "TestSupport", "etcd",
+        .testTarget(name: "KubeTests", dependencies: ["KubeAPI", "EtcdClient", "TestSupport", "etcd",
                                                      "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"]),
         .testTarget(
             name: "CSQLiteTests",
