@@ -101,17 +101,9 @@ public final class ObjectStore: Sendable {
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         let namespace = object[path: ["metadata", "namespace"]]?.stringValue
         let key = resource.key(namespace: namespace, name: name)
-        var stored = object
-        stored[path: ["metadata", "resourceVersion"]] = nil
-        var putOptions: [PutOption] = []
-        if resource.plural == "events" { putOptions.append(.lease(try await eventLeaseID())) }
-        let value = stored.serialized
-        let options = putOptions
-        let response = try await call {
-            try await self.client.txn(Txn(if: [.modRevision(key, .equal, 0)], then: [.put(key, Data(value), options)]))
+        guard let stored = try await put(resource, object, at: key, if: .modRevision(key, .equal, 0)) else {
+            throw APIError.alreadyExists(resource, name)
         }
-        guard response.succeeded else { throw APIError.alreadyExists(resource, name) }
-        stored[path: ["metadata", "resourceVersion"]] = .string(String(response.header.revision))
         return stored
     }
 
@@ -140,15 +132,24 @@ public final class ObjectStore: Sendable {
             stored[path: ["metadata", "resourceVersion"]] = .string(String(response.header.revision))
             return stored
         }
-        var putOptions: [PutOption] = []
-        if resource.plural == "events" { putOptions.append(.lease(try await eventLeaseID())) }
-        let value = stored.serialized
-        let options = putOptions
-        let response = try await call {
-            try await self.client.txn(Txn(if: [.modRevision(key, .equal, expectedRevision)],
-                                          then: [.put(key, Data(value), options)]))
+        guard let written = try await put(resource, stored, at: key, if: .modRevision(key, .equal, expectedRevision)) else {
+            throw APIError.conflict(resource, name)
         }
-        guard response.succeeded else { throw APIError.conflict(resource, name) }
+        return written
+    }
+
+    /// Puts the object (without its resourceVersion; events on the shared event lease) if
+    /// `compare` holds; the object as stored, with the revision of the write, or nil.
+    private func put(_ resource: ResourceType, _ object: JSONValue, at key: String,
+                     if compare: TxnCompare) async throws(APIError) -> JSONValue? {
+        var stored = object
+        stored[path: ["metadata", "resourceVersion"]] = nil
+        let options: [PutOption] = resource.plural == "events" ? [.lease(try await eventLeaseID())] : []
+        let value = stored.serialized
+        let response = try await call {
+            try await self.client.txn(Txn(if: [compare], then: [.put(key, Data(value), options)]))
+        }
+        guard response.succeeded else { return nil }
         stored[path: ["metadata", "resourceVersion"]] = .string(String(response.header.revision))
         return stored
     }

@@ -177,7 +177,6 @@ struct DeploymentController: Controller {
             // (A `catch where` here crashes Swift 6.3's SIL ownership checks.)
             guard error.reason == "AlreadyExists" else { throw error }
         }
-        try await setDeploymentRevision(deployment, revision)
     }
 
     private func setRevision(of set: JSONValue, to revision: Int64) async throws -> JSONValue {

@@ -100,7 +100,7 @@ public final class SimulatedNodes: Sendable {
             "spec": [:],
             "status": [
                 "capacity": capacity, "allocatable": capacity,
-                "conditions": .array(conditions(ready: true)),
+                "conditions": .array(conditions()),
                 "addresses": [["type": "InternalIP", "address": "127.0.0.1"], ["type": "Hostname", "address": .string(name)]],
                 "daemonEndpoints": ["kubeletEndpoint": ["Port": 0]],
                 "nodeInfo": ["kubeletVersion": "v1.20.2", "kubeProxyVersion": "v1.20.2", "operatingSystem": "linux",
@@ -111,7 +111,7 @@ public final class SimulatedNodes: Sendable {
         ]
     }
 
-    private func conditions(ready: Bool) -> [JSONValue] {
+    private func conditions() -> [JSONValue] {
         let now = JSONValue.string(ObjectRules.timestamp(Date()))
         func condition(_ type: String, _ status: String, _ reason: String, _ message: String) -> JSONValue {
             ["type": .string(type), "status": .string(status), "reason": .string(reason), "message": .string(message),
@@ -137,7 +137,7 @@ public final class SimulatedNodes: Sendable {
                 if beats % 6 == 0 {
                     _ = try? await store.update(Self.nodeResource, namespace: nil, name: name) { current throws(APIError) in
                         var updated = current
-                        updated[path: ["status", "conditions"]] = .array(self.conditions(ready: true))
+                        updated[path: ["status", "conditions"]] = .array(self.conditions())
                         return updated
                     }
                 }

@@ -104,12 +104,12 @@ public enum Placement {
         for node in nodes {
             let name = PodFacts.name(node)
             let onNode = byNode[name] ?? []
-            if let reason = unfit(pod, node, onNode) {
+            let used = requested(by: onNode)
+            if let reason = unfit(pod, node, onNode, used: used) {
                 reasons[reason, default: 0] += 1
                 continue
             }
             let (cpu, memory) = allocatable(node)
-            let used = onNode.map(PodFacts.requests).reduce((cpu: Int64(0), memory: Int64(0))) { ($0.cpu + $1.cpu, $0.memory + $1.memory) }
             let request = PodFacts.requests(pod)
             let freeCPU = cpu > 0 ? Double(cpu - used.cpu - request.cpu) / Double(cpu) : 1
             let freeMemory = memory > 0 ? Double(memory - used.memory - request.memory) / Double(memory) : 1
@@ -127,7 +127,8 @@ public enum Placement {
     }
 
     /// Why the node cannot take the pod, worded as kube-scheduler's filters; nil when it can.
-    static func unfit(_ pod: JSONValue, _ node: JSONValue, _ onNode: [JSONValue]) -> String? {
+    static func unfit(_ pod: JSONValue, _ node: JSONValue, _ onNode: [JSONValue],
+                      used: (cpu: Int64, memory: Int64)) -> String? {
         let ready = (node[path: ["status", "conditions"]]?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
         if !ready { return "node(s) were not ready" }
         if node[path: ["spec", "unschedulable"]]?.boolValue == true { return "node(s) were unschedulable" }
@@ -148,12 +149,16 @@ public enum Placement {
         }
         let (cpu, memory) = allocatable(node)
         let request = PodFacts.requests(pod)
-        let used = onNode.map(PodFacts.requests).reduce((cpu: Int64(0), memory: Int64(0))) { ($0.cpu + $1.cpu, $0.memory + $1.memory) }
         let maxPods = node[path: ["status", "allocatable", "pods"]].flatMap { Quantity.value($0) } ?? 110
         if onNode.count + 1 > maxPods { return "Too many pods" }
         if cpu > 0 && used.cpu + request.cpu > cpu { return "Insufficient cpu" }
         if memory > 0 && used.memory + request.memory > memory { return "Insufficient memory" }
         return nil
+    }
+
+    /// The CPU and memory the pods on a node request together.
+    static func requested(by pods: [JSONValue]) -> (cpu: Int64, memory: Int64) {
+        pods.map(PodFacts.requests).reduce((cpu: Int64(0), memory: Int64(0))) { ($0.cpu + $1.cpu, $0.memory + $1.memory) }
     }
 
     static func allocatable(_ node: JSONValue) -> (cpu: Int64, memory: Int64) {
