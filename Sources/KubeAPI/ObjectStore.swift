@@ -124,7 +124,10 @@ public final class ObjectStore: Sendable {
             return previous
         }
         let finalizers = stored[path: ["metadata", "finalizers"]]?.arrayValue ?? []
-        if stored[path: ["metadata", "deletionTimestamp"]] != nil && finalizers.isEmpty {
+        // Gone once nothing holds it: no finalizers left and no grace period running (a pod's
+        // graceful deletion ends when its node's agent deletes it again with a grace of 0).
+        if stored[path: ["metadata", "deletionTimestamp"]] != nil && finalizers.isEmpty
+            && (stored[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 0) == 0 {
             let response = try await call {
                 try await self.client.txn(Txn(if: [.modRevision(key, .equal, expectedRevision)], then: [.delete(key)]))
             }

@@ -53,6 +53,21 @@ public enum PodFacts {
         return ["apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"] ?? [:]]
     }
 
+    /// A short, stable name for a pod template (FNV-1a over its JSON, in Kubernetes' alphabet of
+    /// characters that spell no words): the workload controllers' revision hashes.
+    public static func templateHash(_ template: JSONValue) -> String {
+        var hash: UInt32 = 2_166_136_261
+        for byte in template.serialized { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        var text = ""
+        var value = hash
+        repeat {
+            text.append(alphabet[Int(value % UInt32(alphabet.count))])
+            value /= UInt32(alphabet.count)
+        } while value > 0
+        return text
+    }
+
     /// The CPU (millicores) and memory (bytes) a pod's containers request.
     public static func requests(_ pod: JSONValue) -> (cpu: Int64, memory: Int64) {
         var cpu: Int64 = 0

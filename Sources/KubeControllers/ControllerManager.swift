@@ -7,9 +7,11 @@ import Synchronization
 public final class ControllerManager: Sendable {
     let store: ObjectStore
     let informers: [String: Informer]
+    let nodeLifecycle: NodeLifecycleOptions
 
-    public init(store: ObjectStore) {
+    public init(store: ObjectStore, nodeLifecycle: NodeLifecycleOptions = NodeLifecycleOptions()) {
         self.store = store
+        self.nodeLifecycle = nodeLifecycle
         var informers: [String: Informer] = [:]
         for resource in ResourceCatalog.all where resource.plural != "events" {
             informers[resource.plural] = Informer(store: store, resource: resource)
@@ -27,11 +29,15 @@ public final class ControllerManager: Sendable {
             GarbageCollector(manager: self),
             NamespaceController(manager: self),
             EndpointsController(manager: self),
+            DaemonSetController(manager: self),
+            StatefulSetController(manager: self),
         ]
+        let nodeLifecycle = NodeLifecycleController(manager: self, options: nodeLifecycle)
         await withTaskGroup(of: Void.self) { group in
             for informer in informers.values {
                 group.addTask { await informer.run() }
             }
+            group.addTask { await nodeLifecycle.run() }
             for controller in controllers {
                 group.addTask { await Self.work(controller, informers: Array(self.informers.values)) }
                 group.addTask { await Self.resync(controller) }
@@ -87,6 +93,20 @@ final class Expectations: Sendable {
 
     func observedDelete(_ key: String, uid: String) {
         pending.withLock { _ = $0[key]?.deletes.remove(uid) }
+    }
+
+    /// For a change of a pod controlled by a `kind` (a ReplicaSet, a DaemonSet): its controller's
+    /// key, after counting the pod's arrival or departure; nil for other pods.
+    func observe(_ event: ObjectStore.WatchEvent, ownedBy kind: String) -> (key: String, owner: JSONValue)? {
+        guard let owner = PodFacts.controllerRef(event.object), owner["kind"]?.stringValue == kind,
+              let name = owner["name"]?.stringValue else { return nil }
+        let key = Informer.key(namespace: PodFacts.namespace(event.object), name: name)
+        switch event.type {
+        case "ADDED": observedAdd(key)
+        case "DELETED": observedDelete(key, uid: PodFacts.uid(event.object))
+        default: break
+        }
+        return (key, owner)
     }
 
     /// Whether the informer has caught up with what was asked (or 30 s passed).

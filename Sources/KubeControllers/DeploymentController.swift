@@ -269,18 +269,6 @@ struct DeploymentController: Controller {
         return template
     }
 
-    /// A short, stable name for a template (FNV-1a over its JSON, in Kubernetes' alphabet of
-    /// characters that spell no words).
-    static func hash(_ template: JSONValue) -> String {
-        var hash: UInt32 = 2_166_136_261
-        for byte in withoutHash(template).serialized { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
-        var text = ""
-        var value = hash
-        repeat {
-            text.append(alphabet[Int(value % UInt32(alphabet.count))])
-            value /= UInt32(alphabet.count)
-        } while value > 0
-        return text
-    }
+    /// The template's hash, without the label that carries it.
+    static func hash(_ template: JSONValue) -> String { PodFacts.templateHash(withoutHash(template)) }
 }

@@ -21,16 +21,10 @@ struct ReplicaSetController: Controller {
         replicaSets.observe { event in queue.add(Informer.key(of: event.object)) }
         let replicaSets = replicaSets
         pods.observe { event in
-            guard let owner = PodFacts.controllerRef(event.object), owner["kind"] == "ReplicaSet",
-                  let name = owner["name"]?.stringValue else { return }
-            let key = Informer.key(namespace: PodFacts.namespace(event.object), name: name)
-            switch event.type {
-            case "ADDED": expectations.observedAdd(key)
-            case "DELETED": expectations.observedDelete(key, uid: PodFacts.uid(event.object))
-            default: break
-            }
+            guard let (key, owner) = expectations.observe(event, ownedBy: "ReplicaSet") else { return }
             // Only the set that owns it: a pod of another set with the same name is not ours.
-            if replicaSets.get(namespace: PodFacts.namespace(event.object), name: name).map(PodFacts.uid) == owner["uid"]?.stringValue {
+            if let name = owner["name"]?.stringValue,
+               replicaSets.get(namespace: PodFacts.namespace(event.object), name: name).map(PodFacts.uid) == owner["uid"]?.stringValue {
                 queue.add(key)
             }
         }

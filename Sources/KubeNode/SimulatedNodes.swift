@@ -125,16 +125,19 @@ public final class SimulatedNodes: Sendable {
         ]
     }
 
-    /// Leases every 10 s (a node whose lease is older than its duration is not alive), and the
+    /// The Lease renewed every quarter of its duration (10 s of 40, as the kubelet does: a node
+    /// whose lease is older than the controller's grace period is taken as unreachable), and the
     /// Ready condition's heartbeat every minute.
     private func heartbeats() async {
-        var beats = 0
+        let interval = Duration.milliseconds(max(250, configuration.leaseDuration * 250))
+        var lastConditions = ContinuousClock.now
         while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(10))
-            beats += 1
+            try? await Task.sleep(for: interval)
+            let postConditions = lastConditions.duration(to: .now) >= .seconds(60)
+            if postConditions { lastConditions = .now }
             for name in configuration.names {
                 try? await renewLease(name)
-                if beats % 6 == 0 {
+                if postConditions {
                     _ = try? await store.update(Self.nodeResource, namespace: nil, name: name) { current throws(APIError) in
                         var updated = current
                         updated[path: ["status", "conditions"]] = .array(self.conditions())

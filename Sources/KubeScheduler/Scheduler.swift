@@ -132,21 +132,7 @@ public enum Placement {
         let ready = (node[path: ["status", "conditions"]]?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
         if !ready { return "node(s) were not ready" }
         if node[path: ["spec", "unschedulable"]]?.boolValue == true { return "node(s) were unschedulable" }
-        let labels = ObjectStore.labels(of: node)
-        let selector = (pod[path: ["spec", "nodeSelector"]]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-        if selector.contains(where: { labels[$0.key] != $0.value }) { return "node(s) didn't match node selector" }
-        if let terms = pod[path: ["spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"]]?.arrayValue,
-           !terms.isEmpty, !terms.contains(where: { matches($0, labels: labels) }) {
-            return "node(s) didn't match node selector"
-        }
-        let tolerations = pod[path: ["spec", "tolerations"]]?.arrayValue ?? []
-        for taint in node[path: ["spec", "taints"]]?.arrayValue ?? [] {
-            let effect = taint["effect"]?.stringValue ?? ""
-            guard effect == "NoSchedule" || effect == "NoExecute" else { continue }
-            if !tolerations.contains(where: { tolerates($0, taint) }) {
-                return "node(s) had taint {\(taint["key"]?.stringValue ?? ""): \(taint["value"]?.stringValue ?? "")}, that the pod didn't tolerate"
-            }
-        }
+        if let reason = NodeFit.excluded(pod, by: node) { return reason }
         let (cpu, memory) = allocatable(node)
         let request = PodFacts.requests(pod)
         let maxPods = node[path: ["status", "allocatable", "pods"]].flatMap { Quantity.value($0) } ?? 110
@@ -164,30 +150,5 @@ public enum Placement {
     static func allocatable(_ node: JSONValue) -> (cpu: Int64, memory: Int64) {
         let allocatable = node[path: ["status", "allocatable"]]
         return (allocatable?["cpu"].flatMap { Quantity.milli($0) } ?? 0, allocatable?["memory"].flatMap { Quantity.value($0) } ?? 0)
-    }
-
-    /// A nodeSelectorTerm: all its matchExpressions hold for the node's labels.
-    static func matches(_ term: JSONValue, labels: [String: String]) -> Bool {
-        (term["matchExpressions"]?.arrayValue ?? []).allSatisfy { expression in
-            let key = expression["key"]?.stringValue ?? ""
-            let values = (expression["values"]?.arrayValue ?? []).compactMap(\.stringValue)
-            let value = labels[key]
-            switch expression["operator"]?.stringValue {
-            case "In": return value.map(values.contains) ?? false
-            case "NotIn": return !(value.map(values.contains) ?? false)
-            case "Exists": return value != nil
-            case "DoesNotExist": return value == nil
-            case "Gt": return value.flatMap { Int64($0) }.map { number in values.first.flatMap { Int64($0) }.map { number > $0 } ?? false } ?? false
-            case "Lt": return value.flatMap { Int64($0) }.map { number in values.first.flatMap { Int64($0) }.map { number < $0 } ?? false } ?? false
-            default: return false
-            }
-        }
-    }
-
-    static func tolerates(_ toleration: JSONValue, _ taint: JSONValue) -> Bool {
-        if let effect = toleration["effect"]?.stringValue, !effect.isEmpty, effect != taint["effect"]?.stringValue { return false }
-        let key = toleration["key"]?.stringValue ?? ""
-        if toleration["operator"] == "Exists" { return key.isEmpty || key == taint["key"]?.stringValue }
-        return key == taint["key"]?.stringValue && (toleration["value"]?.stringValue ?? "") == (taint["value"]?.stringValue ?? "")
     }
 }

@@ -7,10 +7,11 @@ import KubeNode
 
 let flags = ComponentFlags(component: "kubelet", known: [
     "--etcd-servers", "--node-name", "--simulated-nodes", "--cpu", "--memory", "--max-pods", "--node-labels",
-    "--start-delay-ms",
+    "--start-delay-ms", "--node-lease-duration-seconds",
 ], usage: """
     usage: kubelet --node-name NAME [--simulated-nodes N] [--cpu 4] [--memory 8Gi] [--max-pods 110]
-                   [--node-labels k=v,...] [--start-delay-ms 200] [--etcd-servers URLS]
+                   [--node-labels k=v,...] [--start-delay-ms 200] [--node-lease-duration-seconds 40]
+                   [--etcd-servers URLS]
     """)
 guard let name = flags["--node-name"], !name.isEmpty else {
     FileHandle.standardError.write(Data("kubelet: --node-name is required\n".utf8))
@@ -22,6 +23,7 @@ configuration.cpu = flags["--cpu"] ?? configuration.cpu
 configuration.memory = flags["--memory"] ?? configuration.memory
 configuration.pods = flags["--max-pods"] ?? configuration.pods
 configuration.startDelay = .milliseconds(flags.number("--start-delay-ms", default: 200))
+configuration.leaseDuration = Int64(max(1, flags.number("--node-lease-duration-seconds", default: 40)))
 for pair in (flags["--node-labels"] ?? "").split(separator: ",") {
     let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
     configuration.labels[parts[0]] = parts.count > 1 ? parts[1] : ""

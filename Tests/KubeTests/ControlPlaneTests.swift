@@ -7,10 +7,11 @@ import TestSupport
 /// The whole control plane on our etcd: kube-apiserver, kube-controller-manager, kube-scheduler
 /// and a node agent simulating three nodes, driven by Debian's kubectl 1.20 as a user would.
 @Suite(.serialized) struct ControlPlaneTests {
-    static func withCluster(nodes: Int = 3, members: Int = 1, _ body: (KubeControlPlane) async throws -> Void) async throws {
+    static func withCluster(nodes: Int = 3, members: Int = 1, leaseSeconds: Int = 40, controllerFlags: [String] = [],
+                            _ body: (KubeControlPlane) async throws -> Void) async throws {
         try await TemporaryDirectory.with(prefix: "kube-plane") { directory in
             let plane = try await KubeControlPlane.start(in: directory, etcdExecutable: try builtExecutable("etcd"), members: members)
-                .withComponents(nodes: nodes)
+                .withComponents(nodes: nodes, leaseSeconds: leaseSeconds, controllerFlags: controllerFlags)
             do {
                 try await body(plane)
             } catch {

@@ -63,21 +63,29 @@ struct KubeControlPlane: Sendable {
     }
 
     /// Starts kube-controller-manager, kube-scheduler and a node agent simulating `nodes` nodes
-    /// (sim-0, sim-1, ...).
-    func withComponents(nodes: Int, cpu: String = "4", memory: String = "8Gi") throws -> KubeControlPlane {
+    /// (sim-0, sim-1, ...); `leaseSeconds` sets the nodes' lease duration and `controllerFlags`
+    /// are given to the controller manager (for a node lifecycle in seconds rather than minutes).
+    func withComponents(nodes: Int, cpu: String = "4", memory: String = "8Gi", leaseSeconds: Int = 40,
+                        controllerFlags: [String] = []) throws -> KubeControlPlane {
         var plane = self
         let store = ["--etcd-servers", etcdServers]
         plane.components = [
             try ChildProcess(name: "kube-controller-manager", executable: try builtExecutable("kube-controller-manager"),
-                             arguments: store, logPath: directory.appending("kube-controller-manager.log")),
+                             arguments: store + controllerFlags, logPath: directory.appending("kube-controller-manager.log")),
             try ChildProcess(name: "kube-scheduler", executable: try builtExecutable("kube-scheduler"),
                              arguments: store, logPath: directory.appending("kube-scheduler.log")),
-            try ChildProcess(name: "kubelet", executable: try builtExecutable("kubelet"),
-                             arguments: store + ["--node-name", "sim", "--simulated-nodes", String(nodes), "--cpu", cpu,
-                                                 "--memory", memory],
-                             logPath: directory.appending("kubelet.log")),
+            try startNodeAgent(name: "sim", arguments: ["--simulated-nodes", String(nodes), "--cpu", cpu, "--memory", memory,
+                                                        "--node-lease-duration-seconds", String(leaseSeconds)]),
         ]
         return plane
+    }
+
+    /// A node agent of its own (one simulated node unless `arguments` say otherwise), not
+    /// among `components`: the test stops it when the node is to leave.
+    func startNodeAgent(name: String, arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(name: "kubelet-\(name)", executable: try builtExecutable("kubelet"),
+                         arguments: ["--etcd-servers", etcdServers, "--node-name", name] + arguments,
+                         logPath: directory.appending("kubelet-\(name).log"))
     }
 
     func stop() async {
