@@ -118,22 +118,35 @@ let package = Package(
         // Kubernetes objects on etcd as kube-apiserver stores them: JSON, patches, selectors,
         // tables, and the store every control-plane component writes through.
         .target(name: "KubeAPI", dependencies: ["EtcdClient", "EtcdProto"]),
-        // kube-apiserver's REST API (discovery, CRUD, watch, subresources) on a SwiftNIO HTTP/1.1 server.
+        // A small HTTP/1.1 server and client on SwiftNIO: the apiserver's API, the node agent's
+        // log endpoint, and the apiserver's proxy to it.
         .target(
-            name: "KubeAPIServer",
+            name: "KubeHTTP",
             dependencies: [
-                "KubeAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "kube-apiserver", dependencies: ["KubeAPIServer", "KubeAPI"]),
+        // kube-apiserver's REST API (discovery, CRUD, watch, subresources).
+        .target(
+            name: "KubeAPIServer",
+            dependencies: ["KubeAPI", "KubeHTTP", .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
+        .executableTarget(name: "kube-apiserver", dependencies: ["KubeAPIServer", "KubeAPI", "KubeHTTP"]),
         // The controllers (ReplicaSet, Deployment, garbage collector, namespace, endpoints), the scheduler and
         // the node agent: each lists and watches the store through ObjectStore.
         .target(name: "KubeControllers", dependencies: ["KubeAPI"]),
         .target(name: "KubeScheduler", dependencies: ["KubeAPI"]),
-        .target(name: "KubeNode", dependencies: ["KubeAPI"]),
+        .target(
+            name: "KubeNode",
+            dependencies: [
+                "KubeAPI", "KubeHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(name: "kube-controller-manager", dependencies: ["KubeControllers", "KubeAPI"]),
         .executableTarget(name: "kube-scheduler", dependencies: ["KubeScheduler", "KubeAPI"]),
         .executableTarget(name: "kubelet", dependencies: ["KubeNode", "KubeAPI"]),

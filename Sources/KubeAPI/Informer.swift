@@ -114,6 +114,18 @@ public final class WorkQueue: Sendable {
         }
     }
 
+    /// Hands keys to `handle` one at a time until cancelled; a key it fails on comes back after a second.
+    public func process(_ handle: (String) async throws -> Void) async {
+        while !Task.isCancelled {
+            let key = await next()
+            do {
+                try await handle(key)
+            } catch {
+                add(key, after: .seconds(1))
+            }
+        }
+    }
+
     /// The next key; waits for one. Only one task may wait at a time.
     public func next() async -> String {
         await withCheckedContinuation { continuation in

@@ -62,7 +62,7 @@ public enum ResourceCatalog {
     public static let all: [ResourceType] = [
         ResourceType("", "namespaces", "Namespace", namespaced: false, short: ["ns"], subresources: ["status"]),
         ResourceType("", "nodes", "Node", namespaced: false, short: ["no"], subresources: ["status"], storage: "minions"),
-        ResourceType("", "pods", "Pod", short: ["po"], subresources: ["binding", "status"], all: true),
+        ResourceType("", "pods", "Pod", short: ["po"], subresources: ["binding", "log", "status"], all: true),
         ResourceType("", "services", "Service", short: ["svc"], subresources: ["status"], storage: "services/specs", all: true),
         ResourceType("", "endpoints", "Endpoints", short: ["ep"], storage: "services/endpoints"),
         ResourceType("", "configmaps", "ConfigMap", short: ["cm"]),

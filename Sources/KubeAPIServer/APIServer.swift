@@ -1,5 +1,6 @@
 import Foundation
 import KubeAPI
+import KubeHTTP
 import NIOHTTP1
 
 /// kube-apiserver's REST API over an `ObjectStore`: discovery, and for every resource in the
@@ -95,6 +96,8 @@ public struct APIServer: Sendable {
         case (.GET, let name?, "scale"):
             let object = try await store.get(target.resource, namespace: target.namespace, name: name)
             return Self.json(Self.scale(of: object, resource: target.resource))
+        case (.GET, let name?, "log"):
+            return try await PodLogs.proxy(request, store: store, namespace: target.namespace ?? "default", pod: name)
         case (.POST, nil, nil):
             return try await create(request, target)
         case (.POST, let name?, "binding"):

@@ -52,6 +52,9 @@ enum Discovery {
                 case "binding":
                     sub["kind"] = "Binding"
                     sub["verbs"] = ["create"]
+                case "log":
+                    sub["kind"] = "Pod"
+                    sub["verbs"] = ["get"]
                 default:
                     sub["kind"] = .string(resource.kind)
                     sub["verbs"] = ["get", "patch", "update"]

@@ -50,14 +50,7 @@ public final class ControllerManager: Sendable {
         while !informers.allSatisfy(\.hasSynced) {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        while !Task.isCancelled {
-            let key = await controller.queue.next()
-            do {
-                try await controller.reconcile(key)
-            } catch {
-                controller.queue.add(key, after: .seconds(1))
-            }
-        }
+        await controller.queue.process { key in try await controller.reconcile(key) }
     }
 
     /// Every object looked at again now and then, as informers' resync does: a missed change

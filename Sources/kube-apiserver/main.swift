@@ -1,5 +1,6 @@
 import Foundation
 import KubeAPI
+import KubeHTTP
 import KubeAPIServer
 
 // kube-apiserver over our etcd: Kubernetes' REST API for kubectl, plain HTTP on the insecure

@@ -2,31 +2,53 @@ import Foundation
 import KubeAPI
 import KubeNode
 
-// The node agent. `--simulated-nodes N` runs N simulated nodes (KWOK-like) in this process,
-// named <node-name>-0 ... <node-name>-(N-1); without it, one simulated node named --node-name.
+// The node agent. With `--runtime simulated` (the default) its nodes run no containers (KWOK-like):
+// `--simulated-nodes N` makes N of them, named <node-name>-0 ... <node-name>-(N-1), else one named
+// --node-name. With `--runtime process` it is one node whose containers' commands run as local
+// processes, their logs under --root-dir and served on --port for `kubectl logs`.
 
 let flags = ComponentFlags(component: "kubelet", known: [
-    "--etcd-servers", "--node-name", "--simulated-nodes", "--cpu", "--memory", "--max-pods", "--node-labels",
-    "--start-delay-ms", "--node-lease-duration-seconds",
+    "--etcd-servers", "--node-name", "--runtime", "--simulated-nodes", "--cpu", "--memory", "--max-pods", "--node-labels",
+    "--start-delay-ms", "--node-lease-duration-seconds", "--root-dir", "--port",
 ], usage: """
-    usage: kubelet --node-name NAME [--simulated-nodes N] [--cpu 4] [--memory 8Gi] [--max-pods 110]
-                   [--node-labels k=v,...] [--start-delay-ms 200] [--node-lease-duration-seconds 40]
-                   [--etcd-servers URLS]
+    usage: kubelet --node-name NAME [--runtime simulated|process] [--cpu 4] [--memory 8Gi] [--max-pods 110]
+                   [--node-labels k=v,...] [--node-lease-duration-seconds 40] [--etcd-servers URLS]
+           simulated: [--simulated-nodes N] [--start-delay-ms 200]
+           process:   [--root-dir DIR (default ./kubelet-NAME)] [--port 10250 (0 picks one)]
     """)
 guard let name = flags["--node-name"], !name.isEmpty else {
     FileHandle.standardError.write(Data("kubelet: --node-name is required\n".utf8))
     exit(2)
 }
+let runtime = flags["--runtime"] ?? "simulated"
+guard runtime == "simulated" || runtime == "process" else {
+    FileHandle.standardError.write(Data("kubelet: --runtime must be simulated or process, not \(runtime)\n".utf8))
+    exit(2)
+}
 let count = flags.number("--simulated-nodes", default: 0)
-var configuration = SimulatedNodes.Configuration(names: count == 0 ? [name] : (0..<count).map { "\(name)-\($0)" })
-configuration.cpu = flags["--cpu"] ?? configuration.cpu
-configuration.memory = flags["--memory"] ?? configuration.memory
-configuration.pods = flags["--max-pods"] ?? configuration.pods
-configuration.startDelay = .milliseconds(flags.number("--start-delay-ms", default: 200))
-configuration.leaseDuration = Int64(max(1, flags.number("--node-lease-duration-seconds", default: 40)))
+var node = NodeRegistration.Configuration(names: count == 0 || runtime == "process" ? [name] : (0..<count).map { "\(name)-\($0)" })
+node.cpu = flags["--cpu"] ?? node.cpu
+node.memory = flags["--memory"] ?? node.memory
+node.pods = flags["--max-pods"] ?? node.pods
+node.leaseDuration = Int64(max(1, flags.number("--node-lease-duration-seconds", default: 40)))
 for pair in (flags["--node-labels"] ?? "").split(separator: ",") {
     let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-    configuration.labels[parts[0]] = parts.count > 1 ? parts[1] : ""
+    node.labels[parts[0]] = parts.count > 1 ? parts[1] : ""
 }
-FileHandle.standardOutput.write(Data("kubelet: simulating \(configuration.names.joined(separator: ", "))\n".utf8))
-try await SimulatedNodes(store: flags.store(), configuration: configuration).run()
+
+if runtime == "process" {
+    var configuration = ProcessNode.Configuration(name: name, root: flags["--root-dir"] ?? "kubelet-\(name)")
+    configuration.node = node
+    configuration.port = flags.number("--port", default: 10250)
+    try FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
+    let agent = ProcessNode(store: flags.store(), configuration: configuration)
+    let signalSources = agent.stopOnTermination()
+    defer { withExtendedLifetime(signalSources) {} }
+    try await agent.run()
+} else {
+    var configuration = SimulatedNodes.Configuration(names: node.names)
+    configuration.nodes = node
+    configuration.startDelay = .milliseconds(flags.number("--start-delay-ms", default: 200))
+    FileHandle.standardOutput.write(Data("kubelet: simulating \(node.names.joined(separator: ", "))\n".utf8))
+    try await SimulatedNodes(store: flags.store(), configuration: configuration).run()
+}

@@ -12,16 +12,7 @@ import TestSupport
         try await TemporaryDirectory.with(prefix: "kube-plane") { directory in
             let plane = try await KubeControlPlane.start(in: directory, etcdExecutable: try builtExecutable("etcd"), members: members)
                 .withComponents(nodes: nodes, leaseSeconds: leaseSeconds, controllerFlags: controllerFlags)
-            do {
-                try await body(plane)
-            } catch {
-                for component in [plane.apiserver] + plane.components {
-                    print("\(component.name) log:\n" + component.logTail(lines: 30))
-                }
-                await plane.stop()
-                throw error
-            }
-            await plane.stop()
+            try await plane.run(body)
         }
     }
 

@@ -63,7 +63,7 @@ struct KubeControlPlane: Sendable {
     }
 
     /// Starts kube-controller-manager, kube-scheduler and a node agent simulating `nodes` nodes
-    /// (sim-0, sim-1, ...); `leaseSeconds` sets the nodes' lease duration and `controllerFlags`
+    /// (sim-0, sim-1, ..., none when 0); `leaseSeconds` sets the nodes' lease duration and `controllerFlags`
     /// are given to the controller manager (for a node lifecycle in seconds rather than minutes).
     func withComponents(nodes: Int, cpu: String = "4", memory: String = "8Gi", leaseSeconds: Int = 40,
                         controllerFlags: [String] = []) throws -> KubeControlPlane {
@@ -74,9 +74,11 @@ struct KubeControlPlane: Sendable {
                              arguments: store + controllerFlags, logPath: directory.appending("kube-controller-manager.log")),
             try ChildProcess(name: "kube-scheduler", executable: try builtExecutable("kube-scheduler"),
                              arguments: store, logPath: directory.appending("kube-scheduler.log")),
-            try startNodeAgent(name: "sim", arguments: ["--simulated-nodes", String(nodes), "--cpu", cpu, "--memory", memory,
-                                                        "--node-lease-duration-seconds", String(leaseSeconds)]),
         ]
+        if nodes > 0 {
+            plane.components.append(try startNodeAgent(name: "sim", arguments: ["--simulated-nodes", String(nodes), "--cpu", cpu, "--memory", memory,
+                                                                                "--node-lease-duration-seconds", String(leaseSeconds)]))
+        }
         return plane
     }
 
@@ -86,6 +88,20 @@ struct KubeControlPlane: Sendable {
         try ChildProcess(name: "kubelet-\(name)", executable: try builtExecutable("kubelet"),
                          arguments: ["--etcd-servers", etcdServers, "--node-name", name] + arguments,
                          logPath: directory.appending("kubelet-\(name).log"))
+    }
+
+    /// Runs `body`, then stops everything; on a failure the components' logs are printed first.
+    func run(_ body: (KubeControlPlane) async throws -> Void) async throws {
+        do {
+            try await body(self)
+        } catch {
+            for component in [apiserver] + components {
+                print("\(component.name) log:\n" + component.logTail(lines: 30))
+            }
+            await stop()
+            throw error
+        }
+        await stop()
     }
 
     func stop() async {

@@ -1,0 +1,180 @@
+import Dispatch
+import Foundation
+import KubeAPI
+import KubeHTTP
+import NIOHTTP1
+import Synchronization
+
+/// A node whose pods run as local processes (`kubelet --runtime process`): each container's
+/// command is a child process (see `PodWorker`), its output kept under the root directory and
+/// served on the agent's port for `kubectl logs`, which the apiserver proxies here.
+public final class ProcessNode: Sendable {
+    public struct Configuration: Sendable {
+        public var node: NodeRegistration.Configuration
+        /// Where the pods' logs live (`--root-dir`).
+        public var root: String
+        /// The port the logs are served on (`--port`; 0 picks one).
+        public var port: Int = 10250
+
+        public init(name: String, root: String) {
+            node = NodeRegistration.Configuration(names: [name])
+            self.root = root
+        }
+    }
+
+    let store: ObjectStore
+    let configuration: Configuration
+    let pods: Informer
+    let queue = WorkQueue()
+    let events: EventRecorder
+    private let workers = Mutex<[String: (uid: String, worker: PodWorker)]>([:])
+    static let podResource = ResourceCatalog.find(group: "", plural: "pods")!
+
+    public init(store: ObjectStore, configuration: Configuration) {
+        self.store = store
+        self.configuration = configuration
+        pods = Informer(store: store, resource: Self.podResource)
+        events = EventRecorder(store: store, component: "kubelet")
+        let queue = queue
+        let name = configuration.node.names[0]
+        pods.observe { event in
+            guard event.object[path: ["spec", "nodeName"]]?.stringValue == name else { return }
+            queue.add(Informer.key(of: event.object))
+        }
+    }
+
+    var name: String { configuration.node.names[0] }
+
+    public func run() async throws {
+        let server = try await HTTPServer.bind(host: "127.0.0.1", port: configuration.port)
+        let registration = NodeRegistration(store: store, configuration: configuration.node, runtime: "process://1.0", port: server.port)
+        try await registration.registerAll()
+        FileHandle.standardOutput.write(Data("kubelet: node \(name) runs pods as processes; logs on 127.0.0.1:\(server.port)\n".utf8))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.run { request in await self.serve(request) } }
+            group.addTask { await self.pods.run() }
+            group.addTask { await registration.heartbeats() }
+            group.addTask {
+                await self.queue.process { key in try await self.sync(key) }
+            }
+        }
+    }
+
+    /// Stops every pod's processes (the agent is going away).
+    public func stopAll() async {
+        for (_, entry) in workers.withLock({ $0 }) { await entry.worker.stop(grace: .seconds(2)) }
+    }
+
+    /// On SIGTERM or SIGINT, stops every pod's processes and exits: they run in process groups
+    /// of their own and would otherwise outlive the agent. Keep the sources returned.
+    public func stopOnTermination() -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { signal in
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal)
+            source.setEventHandler {
+                Task {
+                    await self.stopAll()
+                    exit(0)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    private func sync(_ key: String) async throws {
+        let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return }
+        let pod = pods.get(namespace: parts[0], name: parts[1])
+        let existing = workers.withLock { $0[key] }
+        if let existing, pod == nil || PodFacts.uid(pod!) != existing.uid {
+            // Deleted outright (or replaced by a pod of the same name): stop what ran.
+            await existing.worker.stop(grace: .seconds(pod?[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 30))
+            workers.withLock { _ = $0.removeValue(forKey: key) }
+        }
+        guard let pod else { return }
+        if PodFacts.isTerminating(pod) {
+            if let worker = workers.withLock({ $0[key]?.worker }) {
+                await worker.stop(grace: .seconds(pod[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 30))
+                await events.record(pod, reason: "Killing", message: "Stopping the pod's containers", host: name)
+            }
+            do {
+                _ = try await store.delete(Self.podResource, namespace: parts[0], name: parts[1], propagation: nil,
+                                           gracePeriod: 0, preconditions: ["uid": .string(PodFacts.uid(pod))])
+            } catch {
+                guard error.reason == "NotFound" || error.reason == "Conflict" else { throw error }
+            }
+            workers.withLock { _ = $0.removeValue(forKey: key) }
+            return
+        }
+        let phase = pod[path: ["status", "phase"]]?.stringValue
+        guard workers.withLock({ $0[key] }) == nil, phase != "Succeeded", phase != "Failed" else { return }
+        let worker = PodWorker(pod: pod, root: configuration.root, store: store, events: events, node: name)
+        workers.withLock { $0[key] = (PodFacts.uid(pod), worker) }
+        await worker.start()
+    }
+
+    // MARK: Logs
+
+    /// `GET /containerLogs/<namespace>/<pod>/<container>?previous=&tailLines=&follow=`, as the kubelet serves it.
+    private func serve(_ request: HTTPRequest) async -> HTTPResponse {
+        func text(_ status: HTTPResponseStatus, _ message: String) -> HTTPResponse {
+            .full(status: status, contentType: "text/plain", body: Array(message.utf8))
+        }
+        if request.path == "/healthz" { return text(.ok, "ok") }
+        let parts = request.path.split(separator: "/").map(String.init)
+        guard request.method == .GET, parts.count == 4, parts[0] == "containerLogs" else { return text(.notFound, "404 page not found") }
+        let (namespace, podName, container) = (parts[1], parts[2], parts[3])
+        guard let worker = workers.withLock({ $0[Informer.key(namespace: namespace, name: podName)]?.worker }) else {
+            return text(.notFound, "pod \(namespace)/\(podName) is not running on node \(name)")
+        }
+        let previous = request.query["previous"] == "true"
+        guard let (path, run) = await worker.logPath(container: container, previous: previous) else {
+            if await worker.containerNames.contains(container) {
+                return text(.badRequest, "previous terminated container \"\(container)\" in pod \"\(podName)\" not found")
+            }
+            return text(.badRequest, "container \(container) is not valid for pod \(podName)")
+        }
+        var content = (FileManager.default.contents(atPath: path).map(Array.init)) ?? []
+        if let tail = request.query["tailLines"].flatMap(Int.init) { content = Self.lastLines(content, tail) }
+        guard request.query["follow"] == "true" else { return .full(status: .ok, contentType: "text/plain", body: content) }
+        let offset = UInt64(FileManager.default.contents(atPath: path)?.count ?? 0)
+        let (chunks, continuation) = AsyncStream<[UInt8]>.makeStream()
+        let follower = Task {
+            if !content.isEmpty { continuation.yield(content) }
+            var position = offset
+            while !Task.isCancelled {
+                let writing = await worker.isWriting(container: container, run: run)
+                if let handle = FileHandle(forReadingAtPath: path) {
+                    try? handle.seek(toOffset: position)
+                    if let data = try? handle.readToEnd(), !data.isEmpty {
+                        position += UInt64(data.count)
+                        continuation.yield(Array(data))
+                    }
+                    try? handle.close()
+                }
+                if !writing { break }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in follower.cancel() }
+        return .stream(contentType: "text/plain", chunks: chunks)
+    }
+
+    static func lastLines(_ content: [UInt8], _ count: Int) -> [UInt8] {
+        guard count >= 0 else { return content }
+        var newlines = 0
+        var index = content.count
+        // A final newline ends the last line rather than starting another.
+        if index > 0 && content[index - 1] == UInt8(ascii: "\n") { index -= 1 }
+        while index > 0 {
+            if content[index - 1] == UInt8(ascii: "\n") {
+                newlines += 1
+                if newlines == count { return Array(content[index...]) }
+            }
+            index -= 1
+        }
+        return count == 0 ? [] : content
+    }
+}
