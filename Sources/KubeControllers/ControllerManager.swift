@@ -8,10 +8,13 @@ public final class ControllerManager: Sendable {
     let store: ObjectStore
     let informers: [String: Informer]
     let nodeLifecycle: NodeLifecycleOptions
+    let autoscaling: AutoscalerOptions
 
-    public init(store: ObjectStore, nodeLifecycle: NodeLifecycleOptions = NodeLifecycleOptions()) {
+    public init(store: ObjectStore, nodeLifecycle: NodeLifecycleOptions = NodeLifecycleOptions(),
+                autoscaling: AutoscalerOptions = AutoscalerOptions()) {
         self.store = store
         self.nodeLifecycle = nodeLifecycle
+        self.autoscaling = autoscaling
         var informers: [String: Informer] = [:]
         for resource in ResourceCatalog.all where resource.plural != "events" {
             informers[resource.plural] = Informer(store: store, resource: resource)
@@ -33,11 +36,13 @@ public final class ControllerManager: Sendable {
             StatefulSetController(manager: self),
         ]
         let nodeLifecycle = NodeLifecycleController(manager: self, options: nodeLifecycle)
+        let autoscaler = HorizontalPodAutoscaler(manager: self, options: autoscaling)
         await withTaskGroup(of: Void.self) { group in
             for informer in informers.values {
                 group.addTask { await informer.run() }
             }
             group.addTask { await nodeLifecycle.run() }
+            group.addTask { await autoscaler.run() }
             for controller in controllers {
                 group.addTask { await Self.work(controller, informers: Array(self.informers.values)) }
                 group.addTask { await Self.resync(controller) }

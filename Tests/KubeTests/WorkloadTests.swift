@@ -193,4 +193,28 @@ import TestSupport
             #expect(history.contains("1 ") && history.contains("2 "), "\(history)")
         }
     }
+
+    /// An autoscaler grows a deployment when its pods report CPU use above the target and
+    /// shrinks it once the use has stayed low for the stabilization window.
+    @Test func anAutoscalerScalesADeploymentOnItsPodsReportedCPU() async throws {
+        let timing = ["--horizontal-pod-autoscaler-sync-period=1s", "--horizontal-pod-autoscaler-downscale-stabilization=3s"]
+        try await ControlPlaneTests.withCluster(controllerFlags: timing) { plane in
+            try plane.ok("apply", "--validate=false", "-f", "-", stdin: Self.deployment.replacingOccurrences(of: "replicas: 4", with: "replicas: 2"))
+            try await plane.waitFor("two web pods available", "get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}") { $0 == "2" }
+            #expect(try plane.ok("autoscale", "deployment", "web", "--min=2", "--max=6", "--cpu-percent=50")
+                .contains("horizontalpodautoscaler.autoscaling/web autoscaled"))
+            // 150m used of 100m requested: 150% against a 50% target, so 2 × 3 = six pods.
+            try plane.ok("annotate", "pods", "-l", "app=web", "metrics.kube-swift.io/cpu-usage=150m", "--overwrite")
+            try await plane.waitFor("six replicas", "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") { $0 == "6" }
+            try await plane.waitFor("the autoscaler's table row", "get", "hpa", "web", "--no-headers") { row in
+                row.split(separator: " ", omittingEmptySubsequences: true).prefix(6) == ["web", "Deployment/web", "150%/50%", "2", "6", "6"]
+            }
+            let events = try plane.ok("get", "events", "--field-selector", "reason=SuccessfulRescale", "--no-headers")
+            #expect(events.contains("New size: 6; reason: cpu resource utilization (percentage of request) above target"), "\(events)")
+            // 10m of 100m: 10%, so two pods, once the window has passed.
+            try await plane.waitFor("six pods available", "get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}") { $0 == "6" }
+            try plane.ok("annotate", "pods", "-l", "app=web", "metrics.kube-swift.io/cpu-usage=10m", "--overwrite")
+            try await plane.waitFor("back to two replicas", "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") { $0 == "2" }
+        }
+    }
 }
