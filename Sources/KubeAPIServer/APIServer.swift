@@ -216,14 +216,14 @@ public struct APIServer: Sendable {
         let resource = target.resource
         let expected = ObjectStore.revision(of: body)
         if target.subresource == "scale" {
-            let updated = try await change(request, resource, namespace: target.namespace, name: name) { current throws(APIError) in
+            let updated = try await change(request, resource, namespace: target.namespace, name: name, subresource: target.subresource) { current throws(APIError) in
                 if expected > 0 && expected != ObjectStore.revision(of: current) { throw APIError.conflict(resource, name) }
                 return try Self.applyScale(body, to: current, resource: resource)
             }
             return Self.json(Self.scale(of: updated, resource: resource))
         }
         let subresource = target.subresource
-        let updated = try await change(request, resource, namespace: target.namespace, name: name) { current throws(APIError) in
+        let updated = try await change(request, resource, namespace: target.namespace, name: name, subresource: target.subresource) { current throws(APIError) in
             if expected > 0 && expected != ObjectStore.revision(of: current) { throw APIError.conflict(resource, name) }
             return try ObjectRules.prepareForUpdate(body, old: current, resource: resource, subresource: subresource)
         }
@@ -233,12 +233,13 @@ public struct APIServer: Sendable {
     private func patch(_ request: HTTPRequest, _ target: Target, name: String) async throws(APIError) -> HTTPResponse {
         let contentType = (request.headers.first(name: "Content-Type") ?? "").split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        if contentType == "application/apply-patch+yaml" { return try await serverSideApply(request, target, name: name) }
         guard let type = PatchType(rawValue: contentType) else { throw APIError.unsupportedMediaType(contentType) }
         let patch = try Self.parse(request.body)
         let resource = target.resource
         let subresource = target.subresource
         let expected = ObjectStore.revision(of: patch)
-        let updated = try await change(request, resource, namespace: target.namespace, name: name) { current throws(APIError) in
+        let updated = try await change(request, resource, namespace: target.namespace, name: name, subresource: target.subresource) { current throws(APIError) in
             if expected > 0 && expected != ObjectStore.revision(of: current) { throw APIError.conflict(resource, name) }
             if subresource == "scale" {
                 let scale = try Self.apply(type, patch, to: Self.scale(of: current, resource: resource), kind: "Scale")
@@ -251,13 +252,64 @@ public struct APIServer: Sendable {
         return respond(request, updated, resource: resource)
     }
 
-    /// An update through `transform`, or with `dryRun=All` its result without writing it.
+    /// An update through `transform`, or with `dryRun=All` its result without writing it. Unless
+    /// it is an apply, the fields it changed are recorded as the request's field manager's.
     private func change(_ request: HTTPRequest, _ resource: ResourceType, namespace: String?, name: String,
-                        _ transform: (JSONValue) throws(APIError) -> JSONValue) async throws(APIError) -> JSONValue {
-        if request.query["dryRun"] == "All" {
-            return try transform(try await store.get(resource, namespace: namespace, name: name))
+                        subresource: String?, apply: Bool = false,
+                        _ transform: @escaping (JSONValue) throws(APIError) -> JSONValue) async throws(APIError) -> JSONValue {
+        let manager = Self.fieldManager(request)
+        let tracked = { (current: JSONValue) throws(APIError) -> JSONValue in
+            let changed = try transform(current)
+            if apply { return changed }
+            return ServerSideApply.recordUpdate(old: current, new: changed, manager: manager, resource: resource, subresource: subresource)
         }
-        return try await store.update(resource, namespace: namespace, name: name, transform)
+        if request.query["dryRun"] == "All" {
+            return try tracked(try await store.get(resource, namespace: namespace, name: name))
+        }
+        return try await store.update(resource, namespace: namespace, name: name, tracked)
+    }
+
+    /// The request's field manager: `fieldManager`, else its User-Agent up to the first "/", as
+    /// kube-apiserver names one ("kubectl").
+    static func fieldManager(_ request: HTTPRequest) -> String {
+        if let manager = request.query["fieldManager"], !manager.isEmpty { return manager }
+        let agent = request.headers.first(name: "User-Agent") ?? "unknown"
+        return String(agent.split(separator: "/").first ?? "unknown")
+    }
+
+    /// Server-side apply: the applied configuration merged into the object, or the object created
+    /// from it, with the manager's fields recorded; 409 when it would overwrite another manager's
+    /// fields, unless `force=true`.
+    private func serverSideApply(_ request: HTTPRequest, _ target: Target, name: String) async throws(APIError) -> HTTPResponse {
+        guard let manager = request.query["fieldManager"], !manager.isEmpty else {
+            throw APIError.badRequest("PATCH with apply requires fieldManager")
+        }
+        guard target.subresource == nil else {
+            throw APIError.methodNotAllowed("apply is served on the object itself, not on its \(target.subresource ?? "") subresource")
+        }
+        let applied = try Self.parse(request.body)
+        let resource = target.resource
+        if let given = applied[path: ["metadata", "name"]]?.stringValue, given != name {
+            throw APIError.badRequest("the name of the object (\(given)) does not match the name on the URL (\(name))")
+        }
+        let force = Self.flag(request.query["force"])
+        do {
+            let updated = try await change(request, resource, namespace: target.namespace, name: name, subresource: nil, apply: true) { current throws(APIError) in
+                let merged = try ServerSideApply.apply(applied, to: current, manager: manager, force: force, resource: resource)
+                return try ObjectRules.prepareForUpdate(merged, old: current, resource: resource, subresource: nil)
+            }
+            return respond(request, updated, resource: resource)
+        } catch {
+            guard error.reason == "NotFound" else { throw error }
+        }
+        if let namespace = target.namespace { try await checkNamespaceAcceptsObjects(namespace) }
+        var body = applied
+        body[path: ["metadata", "name"]] = .string(name)
+        let prepared = ServerSideApply.created(try ObjectRules.prepareForCreate(body, resource: resource, namespace: target.namespace),
+                                               from: applied, manager: manager, resource: resource)
+        if request.query["dryRun"] == "All" { return respond(request, prepared, resource: resource, status: .created) }
+        let created = try await store.create(resource, prepared)
+        return respond(request, created, resource: resource, status: .created)
     }
 
     private func bind(_ request: HTTPRequest, _ target: Target, name: String) async throws(APIError) -> HTTPResponse {

@@ -183,4 +183,37 @@ import TestSupport
             #expect(watched.contains("c9 9"), "a configmap labelled into the selector must be seen: \(watched)")
         }
     }
+
+    /// `kubectl apply --server-side`: the object is created and its fields recorded as kubectl's;
+    /// `kubectl scale` takes spec.replicas, so applying another count is a conflict until forced;
+    /// a field the configuration stops setting is removed, one another manager set is kept.
+    @Test func serverSideApplyTracksWhoSetWhatAndReportsConflicts() async throws {
+        try await Self.withControlPlane("ours") { plane in
+            #expect(try plane.ok("apply", "--server-side", "--validate=false", "-f", "-", stdin: Self.deployment)
+                .contains("deployment.apps/web serverside-applied"))
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.metadata.managedFields[*].operation}") == "Apply")
+            let fields = try plane.ok("get", "deployment", "web", "-o", "jsonpath={.metadata.managedFields[0].fieldsV1}")
+            #expect(fields.contains("\"f:replicas\":{}") && fields.contains("k:{\\\"name\\\":\\\"main\\\"}") && !fields.contains("f:revisionHistoryLimit"),
+                    "\(fields)")
+
+            try plane.ok("scale", "deployment", "web", "--replicas=5")
+            try plane.ok("label", "deployment", "web", "team=storage")
+            let conflict = try plane.kubectl("apply", "--server-side", "--validate=false", "-f", "-", stdin: Self.deployment)
+            #expect(conflict.exitCode != 0 && conflict.stderr.contains("Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas"),
+                    "\(conflict)")
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "5", "a refused apply changes nothing")
+
+            // Forced, without the env variable and with another image.
+            let trimmed = Self.deployment.replacingOccurrences(of: "        env:\n        - {name: MODE, value: blue}\n", with: "")
+                .replacingOccurrences(of: "nginx:1.19", with: "nginx:1.20")
+            #expect(!trimmed.contains("MODE"))
+            #expect(try plane.ok("apply", "--server-side", "--force-conflicts", "--validate=false", "-f", "-", stdin: trimmed)
+                .contains("serverside-applied"))
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "3")
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}") == "nginx:1.20")
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}") == "")
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.metadata.labels.team}") == "storage")
+            #expect(try plane.ok("get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[1].name}") == "sidecar")
+        }
+    }
 }
