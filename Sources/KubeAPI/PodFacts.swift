@@ -3,6 +3,10 @@ import Foundation
 /// What the control plane's components read off objects the same way: owners, readiness,
 /// resource quantities, and pods built from templates.
 public enum PodFacts {
+    /// Where a pod's CPU use is reported ("250m"), by the node agent or whatever measures it,
+    /// and read by the HorizontalPodAutoscaler: there is no metrics-server.
+    public static let cpuUsageAnnotation = "metrics.kube-swift.io/cpu-usage"
+
     /// The uid of the object's controlling owner (`ownerReferences` with `controller: true`).
     public static func controllerUID(_ object: JSONValue) -> String? {
         (object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? [])

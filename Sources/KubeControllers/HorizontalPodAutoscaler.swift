@@ -23,7 +23,6 @@ public struct AutoscalerOptions: Sendable {
 /// generator) reports it there. Pods without it, or without a CPU request, are left out, as
 /// the real controller leaves out pods without metrics.
 final class HorizontalPodAutoscaler: Sendable {
-    static let usageAnnotation = "metrics.kube-swift.io/cpu-usage"
     static let resource = ResourceCatalog.find(group: "autoscaling", plural: "horizontalpodautoscalers")!
     let store: ObjectStore
     let autoscalers: Informer
@@ -78,7 +77,7 @@ final class HorizontalPodAutoscaler: Sendable {
         for pod in pods.list(namespace: namespace) where PodFacts.isActive(pod) && pod[path: ["status", "phase"]] == "Running"
             && selector.matches(ObjectStore.labels(of: pod)) {
             let request = PodFacts.requests(pod).cpu
-            guard let used = pod[path: ["metadata", "annotations", Self.usageAnnotation]].flatMap(Quantity.milli), request > 0 else { continue }
+            guard let used = pod[path: ["metadata", "annotations", PodFacts.cpuUsageAnnotation]].flatMap(Quantity.milli), request > 0 else { continue }
             usage += used
             requested += request
         }

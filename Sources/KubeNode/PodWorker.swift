@@ -87,10 +87,15 @@ actor PodWorker {
     /// Whether the container's run `run` may still write to its log.
     func isWriting(container: String, run: Int) -> Bool {
         guard let found = containers.first(where: { $0.name == container }) else { return false }
-        return found.restartCount == run && found.state["terminated"] == nil
+        return found.restartCount == run && found.process != nil
     }
 
     var containerNames: [String] { containers.map(\.name) }
+
+    /// The CPU seconds the pod's running containers have used.
+    func cpuSeconds() -> Double {
+        SpawnedProcess.cpuSeconds(ofGroups: Set(containers.compactMap { $0.process?.pid }))
+    }
 
     // MARK: Running
 

@@ -15,6 +15,8 @@ public final class ProcessNode: Sendable {
         public var root: String
         /// The port the logs are served on (`--port`; 0 picks one).
         public var port: Int = 10250
+        /// How often the pods' CPU use is reported (`--housekeeping-interval`).
+        public var usagePeriod: Duration = .seconds(10)
 
         public init(name: String, root: String) {
             node = NodeRegistration.Configuration(names: [name])
@@ -54,6 +56,7 @@ public final class ProcessNode: Sendable {
             group.addTask { try await server.run { request in await self.serve(request) } }
             group.addTask { await self.pods.run() }
             group.addTask { await registration.heartbeats() }
+            group.addTask { await self.reportUsage() }
             group.addTask {
                 await self.queue.process { key in try await self.sync(key) }
             }
@@ -112,6 +115,39 @@ public final class ProcessNode: Sendable {
         let worker = PodWorker(pod: pod, root: configuration.root, store: store, events: events, node: name)
         workers.withLock { $0[key] = (PodFacts.uid(pod), worker) }
         await worker.start()
+    }
+
+    // MARK: Metrics
+
+    /// Every `usagePeriod`, each pod's CPU use over the period (millicores) written to its
+    /// `metrics.kube-swift.io/cpu-usage` annotation, where the autoscaler reads it (there is
+    /// no metrics-server).
+    private func reportUsage() async {
+        var last: [String: (uid: String, seconds: Double, at: ContinuousClock.Instant)] = [:]
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.usagePeriod)
+            var seen: Set<String> = []
+            for (key, entry) in workers.withLock({ $0 }) {
+                seen.insert(key)
+                let seconds = await entry.worker.cpuSeconds()
+                let now = ContinuousClock.now
+                defer { last[key] = (entry.uid, seconds, now) }
+                guard let previous = last[key], previous.uid == entry.uid else { continue }
+                let interval = previous.at.duration(to: now).components
+                let elapsed = Double(interval.seconds) + Double(interval.attoseconds) / 1e18
+                guard elapsed > 0 else { continue }
+                let millicores = Int64(max(0, seconds - previous.seconds) / elapsed * 1000)
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                let usage = JSONValue.string("\(millicores)m")
+                _ = try? await store.update(Self.podResource, namespace: parts[0], name: parts[1]) { current throws(APIError) in
+                    guard PodFacts.uid(current) == entry.uid, !PodFacts.isTerminating(current) else { return current }
+                    var updated = current
+                    updated[path: ["metadata", "annotations", PodFacts.cpuUsageAnnotation]] = usage
+                    return updated
+                }
+            }
+            last = last.filter { seen.contains($0.key) }
+        }
     }
 
     // MARK: Logs

@@ -91,6 +91,24 @@ final class SpawnedProcess: Sendable {
         }
     }
 
+    /// The CPU time (user and system, seconds) the live processes of these process groups have
+    /// used, from /proc: what the node agent reports as a pod's CPU use.
+    static func cpuSeconds(ofGroups groups: Set<pid_t>) -> Double {
+        guard !groups.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for entry in entries where entry.first?.isNumber == true {
+            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After "(comm)": state, ppid, pgrp, ..., utime (12th), stime (13th).
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let group = pid_t(fields[2]), groups.contains(group),
+                  let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            total += (user + system) / ticks
+        }
+        return total
+    }
+
     func signalGroup(_ signal: Int32) {
         kill(-pid, signal)
     }

@@ -9,12 +9,13 @@ import KubeNode
 
 let flags = ComponentFlags(component: "kubelet", known: [
     "--etcd-servers", "--node-name", "--runtime", "--simulated-nodes", "--cpu", "--memory", "--max-pods", "--node-labels",
-    "--start-delay-ms", "--node-lease-duration-seconds", "--root-dir", "--port",
+    "--start-delay-ms", "--node-lease-duration-seconds", "--root-dir", "--port", "--housekeeping-interval",
 ], usage: """
     usage: kubelet --node-name NAME [--runtime simulated|process] [--cpu 4] [--memory 8Gi] [--max-pods 110]
                    [--node-labels k=v,...] [--node-lease-duration-seconds 40] [--etcd-servers URLS]
            simulated: [--simulated-nodes N] [--start-delay-ms 200]
            process:   [--root-dir DIR (default ./kubelet-NAME)] [--port 10250 (0 picks one)]
+                      [--housekeeping-interval 10s (how often pods' CPU use is reported)]
     """)
 guard let name = flags["--node-name"], !name.isEmpty else {
     FileHandle.standardError.write(Data("kubelet: --node-name is required\n".utf8))
@@ -40,6 +41,7 @@ if runtime == "process" {
     var configuration = ProcessNode.Configuration(name: name, root: flags["--root-dir"] ?? "kubelet-\(name)")
     configuration.node = node
     configuration.port = flags.number("--port", default: 10250)
+    configuration.usagePeriod = flags.duration("--housekeeping-interval", default: configuration.usagePeriod)
     try FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
     let agent = ProcessNode(store: flags.store(), configuration: configuration)
     let signalSources = agent.stopOnTermination()

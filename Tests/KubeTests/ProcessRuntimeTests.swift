@@ -6,13 +6,14 @@ import TestSupport
 /// Debian's kubectl 1.20: restarts after exits and failed liveness probes, readiness from probes,
 /// logs through the apiserver, and processes stopped with their pod.
 @Suite(.serialized) struct ProcessRuntimeTests {
-    static func withProcessNode(_ body: (KubeControlPlane, String) async throws -> Void) async throws {
+    static func withProcessNode(controllerFlags: [String] = [], _ body: (KubeControlPlane, String) async throws -> Void) async throws {
         try await TemporaryDirectory.with(prefix: "kube-process") { directory in
             var plane = try await KubeControlPlane.start(in: directory, etcdExecutable: try builtExecutable("etcd"))
-                .withComponents(nodes: 0)
+                .withComponents(nodes: 0, controllerFlags: controllerFlags)
             let root = directory.appending("kubelet-local")
             // Stopped with the plane (SIGTERM), so that it stops its containers first.
-            plane.components.append(try plane.startNodeAgent(name: "local", arguments: ["--runtime", "process", "--root-dir", root, "--port", "0"]))
+            plane.components.append(try plane.startNodeAgent(name: "local", arguments: ["--runtime", "process", "--root-dir", root, "--port", "0",
+                                                                                        "--housekeeping-interval", "1s"]))
             try await plane.run { plane in
                 try await plane.waitFor("the process node Ready", "get", "nodes", "--no-headers") { $0.contains("local   Ready") }
                 try await body(plane, directory.path)
@@ -110,6 +111,36 @@ import TestSupport
             // Deleting the pod stops its processes before the pod goes.
             try plane.ok("delete", "pod", "server", "--wait=true", "--timeout=30s")
             #expect((try? HTTPProbe.get(port: port, path: "/healthy")) == nil, "the server process is gone with its pod")
+        }
+    }
+
+    /// The node agent measures each pod's CPU use (from /proc) and reports it; an autoscaler
+    /// grows a deployment whose one pod spins a whole core against a 200m request.
+    @Test func aBusyDeploymentIsScaledByItsMeasuredCPU() async throws {
+        try await Self.withProcessNode(controllerFlags: ["--horizontal-pod-autoscaler-sync-period=1s"]) { plane, _ in
+            let deployment = """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: spin}
+                spec:
+                  replicas: 1
+                  selector: {matchLabels: {app: spin}}
+                  template:
+                    metadata: {labels: {app: spin}}
+                    spec:
+                      terminationGracePeriodSeconds: 1
+                      containers:
+                      - {name: main, image: busybox, command: [sh, -c, 'while :; do :; done'], resources: {requests: {cpu: 200m}}}
+                """
+            try plane.ok("apply", "--validate=false", "-f", "-", stdin: deployment)
+            try await plane.waitFor("the pod's CPU use reported", "get", "pods", "-l", "app=spin",
+                                    "-o", "jsonpath={.items[0].metadata.annotations.metrics\\.kube-swift\\.io/cpu-usage}") { usage in
+                usage.hasSuffix("m") && (Int(usage.dropLast()) ?? 0) >= 300
+            }
+            try plane.ok("autoscale", "deployment", "spin", "--min=1", "--max=2", "--cpu-percent=50")
+            try await plane.waitFor("two replicas", "get", "deployment", "spin", "-o", "jsonpath={.spec.replicas}") { $0 == "2" }
+            try plane.ok("delete", "deployment", "spin")
+            try await plane.waitFor("the spinning pods gone", "get", "pods", "-l", "app=spin", "--no-headers", "-o", "name") { $0.isEmpty }
         }
     }
 }

@@ -109,6 +109,12 @@ import TestSupport
             }
             let history = try plane.ok("rollout", "history", "daemonset/agent")
             #expect(history.contains("1 ") && history.contains("2 "), "\(history)")
+            // Undo patches the set with its first revision's template.
+            #expect(try plane.ok("rollout", "undo", "daemonset/agent").contains("rolled back"))
+            try await plane.waitFor("every daemon pod on the first image again", "get", "pods", "-l", "app=agent", "--no-headers",
+                                    "-o", "custom-columns=IMAGE:.spec.containers[0].image") { output in
+                output.split(separator: "\n").sorted() == ["agent:1", "agent:1", "agent:1"]
+            }
         }
     }
 
@@ -191,6 +197,10 @@ import TestSupport
             #expect(try plane.ok("get", "pod", "db-1", "-o", "jsonpath={.spec.volumes[?(@.name==\"data\")].persistentVolumeClaim.claimName}") == "data-db-1")
             let history = try plane.ok("rollout", "history", "statefulset/db")
             #expect(history.contains("1 ") && history.contains("2 "), "\(history)")
+            #expect(try plane.ok("rollout", "undo", "statefulset/db").contains("rolled back"))
+            let undone = try plane.kubectl("rollout", "status", "statefulset/db", "--timeout=60s")
+            #expect(undone.exitCode == 0, "\(undone)")
+            #expect(try plane.ok("get", "pod", "db-0", "-o", "jsonpath={.spec.containers[0].image}") == "postgres:13")
         }
     }
 
