@@ -30,6 +30,8 @@ public final class ProcessNode: Sendable {
     let queue = WorkQueue()
     let events: EventRecorder
     private let workers = Mutex<[String: (uid: String, worker: PodWorker)]>([:])
+    /// Pods (by uid) whose processes are being stopped.
+    private let stopping = Mutex<Set<String>>([])
     static let podResource = ResourceCatalog.find(group: "", plural: "pods")!
 
     public init(store: ObjectStore, configuration: Configuration) {
@@ -89,32 +91,44 @@ public final class ProcessNode: Sendable {
         let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return }
         let pod = pods.get(namespace: parts[0], name: parts[1])
-        let existing = workers.withLock { $0[key] }
-        if let existing, pod == nil || PodFacts.uid(pod!) != existing.uid {
+        if let existing = workers.withLock({ $0[key] }), pod == nil || PodFacts.uid(pod!) != existing.uid {
             // Deleted outright (or replaced by a pod of the same name): stop what ran.
-            await existing.worker.stop(grace: .seconds(pod?[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 30))
             workers.withLock { _ = $0.removeValue(forKey: key) }
+            stop(existing.worker, uid: existing.uid, grace: .seconds(30), pod: nil, key: key)
         }
         guard let pod else { return }
         if PodFacts.isTerminating(pod) {
-            if let worker = workers.withLock({ $0[key]?.worker }) {
-                await worker.stop(grace: .seconds(pod[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 30))
-                await events.record(pod, reason: "Killing", message: "Stopping the pod's containers", host: name)
-            }
-            do {
-                _ = try await store.delete(Self.podResource, namespace: parts[0], name: parts[1], propagation: nil,
-                                           gracePeriod: 0, preconditions: ["uid": .string(PodFacts.uid(pod))])
-            } catch {
-                guard error.reason == "NotFound" || error.reason == "Conflict" else { throw error }
-            }
-            workers.withLock { _ = $0.removeValue(forKey: key) }
+            let worker = workers.withLock { $0.removeValue(forKey: key)?.worker }
+            let grace = pod[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 30
+            stop(worker, uid: PodFacts.uid(pod), grace: .seconds(grace), pod: pod, key: key)
             return
         }
         let phase = pod[path: ["status", "phase"]]?.stringValue
-        guard workers.withLock({ $0[key] }) == nil, phase != "Succeeded", phase != "Failed" else { return }
+        guard workers.withLock({ $0[key] }) == nil, phase != "Succeeded", phase != "Failed",
+              !stopping.withLock({ $0.contains(PodFacts.uid(pod)) }) else { return }
         let worker = PodWorker(pod: pod, root: configuration.root, store: store, events: events, node: name)
         workers.withLock { $0[key] = (PodFacts.uid(pod), worker) }
         await worker.start()
+    }
+
+    /// Stops a pod's processes beside the other pods' work (a grace period may be long), then,
+    /// for a pod being deleted, deletes it for good.
+    private func stop(_ worker: PodWorker?, uid: String, grace: Duration, pod: JSONValue?, key: String) {
+        guard stopping.withLock({ $0.insert(uid).inserted }) else { return }
+        Task {
+            defer { _ = self.stopping.withLock { $0.remove(uid) } }
+            if let worker {
+                await worker.stop(grace: grace)
+                if let pod { await self.events.record(pod, reason: "Killing", message: "Stopped the pod's containers", host: self.name) }
+            }
+            guard let pod else { return }
+            do throws(APIError) {
+                _ = try await self.store.delete(Self.podResource, namespace: PodFacts.namespace(pod), name: PodFacts.name(pod),
+                                                propagation: nil, gracePeriod: 0, preconditions: ["uid": .string(uid)])
+            } catch {
+                if error.reason != "NotFound" && error.reason != "Conflict" { self.queue.add(key, after: .seconds(1)) }
+            }
+        }
     }
 
     // MARK: Metrics
