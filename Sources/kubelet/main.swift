@@ -9,11 +9,11 @@ import KubeNode
 
 let flags = ComponentFlags(component: "kubelet", known: [
     "--etcd-servers", "--node-name", "--runtime", "--simulated-nodes", "--cpu", "--memory", "--max-pods", "--node-labels",
-    "--start-delay-ms", "--node-lease-duration-seconds", "--root-dir", "--port", "--housekeeping-interval",
+    "--start-delay-ms", "--node-lease-duration-seconds", "--root-dir", "--port", "--housekeeping-interval", "--start-failure-percent",
 ], usage: """
     usage: kubelet --node-name NAME [--runtime simulated|process] [--cpu 4] [--memory 8Gi] [--max-pods 110]
                    [--node-labels k=v,...] [--node-lease-duration-seconds 40] [--etcd-servers URLS]
-           simulated: [--simulated-nodes N] [--start-delay-ms 200]
+           simulated: [--simulated-nodes N] [--start-delay-ms 200] [--start-failure-percent 0]
            process:   [--root-dir DIR (default ./kubelet-NAME)] [--port 10250 (0 picks one)]
                       [--housekeeping-interval 10s (how often pods' CPU use is reported)]
     """)
@@ -51,6 +51,7 @@ if runtime == "process" {
     var configuration = SimulatedNodes.Configuration(names: node.names)
     configuration.nodes = node
     configuration.startDelay = .milliseconds(flags.number("--start-delay-ms", default: 200))
+    configuration.startFailurePercent = min(100, flags.number("--start-failure-percent", default: 0))
     FileHandle.standardOutput.write(Data("kubelet: simulating \(node.names.joined(separator: ", "))\n".utf8))
     try await SimulatedNodes(store: flags.store(), configuration: configuration).run()
 }

@@ -113,7 +113,7 @@ import TestSupport
         }
     }
 
-    @Test func podsThatFitNowhereWaitAndNamespacesAreEmptiedWhenDeleted() async throws {
+    @Test func podsThatFitNowhereWaitFailedStartsAreRetriedAndNamespacesAreEmptiedWhenDeleted() async throws {
         try await Self.withCluster(nodes: 2) { plane in
             try await plane.waitFor("two Ready nodes", "get", "nodes", "--no-headers") { output in
                 output.split(separator: "\n").filter { $0.contains(" Ready ") }.count == 2
@@ -142,6 +142,26 @@ import TestSupport
                                     "--field-selector", "involvedObject.name=big", "--no-headers") { $0.contains("Insufficient cpu") }
             #expect(try plane.ok("get", "pod", "big", "-n", "team", "-o", "jsonpath={.status.phase}") == "Pending")
             #expect(try plane.ok("describe", "pod", "big", "-n", "team").contains("0/2 nodes are available: 2 Insufficient cpu."))
+
+            // Simulated failures: flaky's first start fails and is tried again at once; once
+            // (restartPolicy Never) fails for good.
+            for (name, policy) in [("flaky", "Always"), ("once", "Never")] {
+                try plane.ok("create", "--validate=false", "-f", "-", stdin: """
+                    apiVersion: v1
+                    kind: Pod
+                    metadata: {name: \(name), namespace: team, annotations: {simulated.kube-swift.io/failed-starts: "1"}}
+                    spec:
+                      restartPolicy: \(policy)
+                      containers: [{name: main, image: busybox}]
+                    """)
+            }
+            try await plane.waitFor("flaky running after a restart", "get", "pod", "flaky", "-n", "team", "--no-headers") { row in
+                row.split(separator: " ", omittingEmptySubsequences: true).prefix(4) == ["flaky", "1/1", "Running", "1"]
+            }
+            try await plane.waitFor("once failed", "get", "pod", "once", "-n", "team", "--no-headers") { row in
+                row.split(separator: " ", omittingEmptySubsequences: true).prefix(4) == ["once", "0/1", "Error", "0"]
+            }
+            #expect(try plane.ok("get", "pod", "once", "-n", "team", "-o", "jsonpath={.status.phase}") == "Failed")
 
             try plane.ok("delete", "namespace", "team", "--wait=false")
             try await plane.waitFor("the namespace gone", "get", "namespaces", "--no-headers", "-o", "name") { !$0.contains("namespace/team") }
