@@ -131,7 +131,12 @@ public enum Placement {
                       used: (cpu: Int64, memory: Int64)) -> String? {
         let ready = (node[path: ["status", "conditions"]]?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
         if !ready { return "node(s) were not ready" }
-        if node[path: ["spec", "unschedulable"]]?.boolValue == true { return "node(s) were unschedulable" }
+        // A cordoned node takes only pods that tolerate its taint (daemon pods do).
+        let cordon: JSONValue = ["key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"]
+        if node[path: ["spec", "unschedulable"]]?.boolValue == true,
+           !(pod[path: ["spec", "tolerations"]]?.arrayValue ?? []).contains(where: { NodeFit.tolerates($0, cordon) }) {
+            return "node(s) were unschedulable"
+        }
         if let reason = NodeFit.excluded(pod, by: node) { return reason }
         let (cpu, memory) = allocatable(node)
         let request = PodFacts.requests(pod)

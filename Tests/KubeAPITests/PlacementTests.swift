@@ -45,6 +45,29 @@ import Testing
         #expect(Placement.choose(affinity, nodes: [Self.node("a"), Self.node("d", labels: ["disk": "ssd"])], placed: []).node == nil)
     }
 
+    @Test func aDaemonPodGoesOnlyToItsOwnNodeEvenACordonedOne() {
+        let set: JSONValue = ["apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": ["name": "agent", "namespace": "default", "uid": "ds-1"]]
+        let template: JSONValue = ["metadata": ["labels": ["app": "agent"]], "spec": ["containers": [["name": "c", "image": "i"]]]]
+        let pod = DaemonSetController.pod(for: set, template: template, node: "c", hash: "h", generation: 1)
+        let nodes = [Self.node("a"), Self.node("b"), Self.node("c", unschedulable: true)]
+        #expect(Placement.choose(pod, nodes: nodes, placed: []).node == "c")
+        #expect(NodeFit.excluded(pod, by: Self.node("a")) == "node(s) didn't match node selector")
+        #expect(DaemonSetController.node(of: pod) == "c")
+        #expect(Placement.choose(Self.pod("p"), nodes: [Self.node("c", unschedulable: true)], placed: []).node == nil,
+                "an ordinary pod stays off a cordoned node")
+        let unreachable: JSONValue = ["key": "node.kubernetes.io/unreachable", "effect": "NoExecute"]
+        #expect(NodeFit.untolerated(pod, Self.node("a", taints: [unreachable]), effects: ["NoExecute"]) == nil)
+        #expect(NodeFit.untolerated(Self.pod("p"), Self.node("a", taints: [unreachable]), effects: ["NoExecute"]) == unreachable)
+    }
+
+    @Test func statefulSetOrdinalsAreParsedStrictly() {
+        #expect(StatefulSetController.ordinal(of: "db-0", set: "db") == 0)
+        #expect(StatefulSetController.ordinal(of: "db-12", set: "db") == 12)
+        for name in ["db-01", "db-x", "dbx-1", "db-", "db--1", "web-1"] {
+            #expect(StatefulSetController.ordinal(of: name, set: "db") == nil, "\(name)")
+        }
+    }
+
     @Test func replicasOfOneWorkloadSpreadOverNodes() {
         let nodes = [Self.node("a", cpu: "8"), Self.node("b", cpu: "8"), Self.node("c", cpu: "8")]
         var placed: [JSONValue] = []
