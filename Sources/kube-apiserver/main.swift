@@ -22,7 +22,14 @@ do {
     FileHandle.standardError.write(Data("kube-apiserver: cannot reach etcd: \(error)\n".utf8))
     exit(1)
 }
-let server = try await HTTPServer.bind(host: host, port: flags.number("--insecure-port", default: 8080))
+let port = flags.number("--insecure-port", default: 8080)
+let server: HTTPServer
+do {
+    server = try await HTTPServer.bind(host: host, port: port)
+} catch {
+    FileHandle.standardError.write(Data("kube-apiserver: cannot serve on \(host):\(port): \(error)\n".utf8))
+    exit(1)
+}
 FileHandle.standardOutput.write(Data("kube-apiserver: serving on http://\(host):\(server.port)\n".utf8))
 let api = APIServer(store: store)
 try await server.run { request in await api.handle(request) }

@@ -46,12 +46,23 @@ if runtime == "process" {
     let agent = ProcessNode(store: flags.store(), configuration: configuration)
     let signalSources = agent.stopOnTermination()
     defer { withExtendedLifetime(signalSources) {} }
-    try await agent.run()
+    do {
+        try await agent.run()
+    } catch {
+        FileHandle.standardError.write(Data("kubelet: \(error)\n".utf8))
+        await agent.stopAll()
+        exit(1)
+    }
 } else {
     var configuration = SimulatedNodes.Configuration(names: node.names)
     configuration.nodes = node
     configuration.startDelay = .milliseconds(flags.number("--start-delay-ms", default: 200))
     configuration.startFailurePercent = min(100, flags.number("--start-failure-percent", default: 0))
     FileHandle.standardOutput.write(Data("kubelet: simulating \(node.names.joined(separator: ", "))\n".utf8))
-    try await SimulatedNodes(store: flags.store(), configuration: configuration).run()
+    do {
+        try await SimulatedNodes(store: flags.store(), configuration: configuration).run()
+    } catch {
+        FileHandle.standardError.write(Data("kubelet: \(error)\n".utf8))
+        exit(1)
+    }
 }
