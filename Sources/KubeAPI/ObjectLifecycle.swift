@@ -40,7 +40,9 @@ extension ObjectStore {
                     continue
                 }
             }
-            if object[path: ["metadata", "deletionTimestamp"]] == nil {
+            let running = object[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue
+            // A second delete may shorten the grace period (a node's agent confirming with 0), never lengthen it.
+            if object[path: ["metadata", "deletionTimestamp"]] == nil || (running ?? 0) > (graceful ? grace : 0) {
                 let deadline = graceful ? now.addingTimeInterval(TimeInterval(grace)) : now
                 object[path: ["metadata", "deletionTimestamp"]] = .string(ObjectRules.timestamp(deadline))
                 object[path: ["metadata", "deletionGracePeriodSeconds"]] = .int(graceful ? grace : 0)

@@ -163,6 +163,21 @@ import TestSupport
             }
             #expect(try plane.ok("get", "pod", "once", "-n", "team", "-o", "jsonpath={.status.phase}") == "Failed")
 
+            // A pod held by a finalizer: its node's agent confirms the stop (grace period down to
+            // 0), and the pod goes once the finalizer is removed.
+            try plane.ok("create", "--validate=false", "-f", "-", stdin: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: held, namespace: team, finalizers: [example.com/hold]}
+                spec: {containers: [{name: main, image: busybox}]}
+                """)
+            try await plane.waitFor("held running", "get", "pod", "held", "-n", "team", "-o", "jsonpath={.status.phase}") { $0 == "Running" }
+            try plane.ok("delete", "pod", "held", "-n", "team", "--wait=false")
+            try await plane.waitFor("the stop confirmed", "get", "pod", "held", "-n", "team",
+                                    "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}") { $0 == "0" }
+            try plane.ok("patch", "pod", "held", "-n", "team", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#)
+            try await plane.waitFor("held gone", "get", "pods", "-n", "team", "--no-headers", "-o", "name") { !$0.contains("pod/held") }
+
             try plane.ok("delete", "namespace", "team", "--wait=false")
             try await plane.waitFor("the namespace gone", "get", "namespaces", "--no-headers", "-o", "name") { !$0.contains("namespace/team") }
             let refused = try plane.kubectl("create", "configmap", "x", "-n", "team")
