@@ -184,6 +184,15 @@ public enum ObjectRules {
                     return port
                 })
             }
+        case "secrets":
+            // stringData is write-only: merged into data (base64), as kube-apiserver does.
+            if let strings = object["stringData"]?.objectValue {
+                for (key, value) in strings {
+                    object[path: ["data", key]] = .string(Data((value.stringValue ?? "").utf8).base64EncodedString())
+                }
+                object["stringData"] = nil
+            }
+            setIfMissing(&object, ["type"], "Opaque")
         case "horizontalpodautoscalers":
             setIfMissing(&object, ["spec", "minReplicas"], 1)
         default:

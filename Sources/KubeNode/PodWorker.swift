@@ -111,7 +111,7 @@ actor PodWorker {
                 guard spec["command"] != nil, !command.isEmpty else {
                     throw SpawnedProcess.SpawnError(description: "the process runtime runs a container's command; container \"\(name)\" has none (its image \(spec["image"]?.stringValue ?? "") is not run)")
                 }
-                let environment = try environment(for: spec)
+                let environment = try await environment(for: spec)
                 let process = try SpawnedProcess(command: command, environment: environment,
                                                  directory: spec["workingDir"]?.stringValue, output: log)
                 try? String(process.pid).write(toFile: "\(directory)/\(name)/pid", atomically: true, encoding: .utf8)
@@ -123,6 +123,13 @@ actor PodWorker {
                 await events.record(pod, reason: "Started",
                                     message: "Started container \(name)", host: node)
                 exitCode = await process.wait() ?? 255
+            } catch let error as ConfigError {
+                // Nothing was started: the kubelet waits and tries again, counting no restart.
+                containers[index].state = ["waiting": ["reason": "CreateContainerConfigError", "message": .string("\(error)")]]
+                publish()
+                await events.record(pod, type: "Warning", reason: "Failed", message: "Error: \(error)", host: node)
+                try? await Task.sleep(for: .seconds(10))
+                continue
             } catch {
                 containers[index].state = ["waiting": ["reason": "RunContainerError", "message": .string("\(error)")]]
                 publish()
@@ -187,7 +194,7 @@ actor PodWorker {
                 try? await Task.sleep(for: probe.initialDelay)
                 continue
             }
-            let environment = (try? environment(for: containers[index].spec)) ?? [:]
+            let environment = (try? await environment(for: containers[index].spec)) ?? [:]
             let failure = await probe.attempt(environment: environment, directory: containers[index].spec["workingDir"]?.stringValue,
                                               scratch: scratch)
             guard !stopping, run == containers[index].restartCount, containers[index].process != nil else { continue }
@@ -219,30 +226,77 @@ actor PodWorker {
         }
     }
 
-    /// The container's environment: its `env` (values and the pod's own fields), PATH and HOSTNAME.
-    private func environment(for spec: JSONValue) throws -> [String: String] {
+    /// Why a container's configuration cannot be made (a missing ConfigMap, Secret or key):
+    /// the kubelet's CreateContainerConfigError.
+    struct ConfigError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The container's environment: `envFrom` (ConfigMaps and Secrets, with their prefixes), then
+    /// `env` (values, the pod's own fields, keys of ConfigMaps and Secrets), over PATH, HOSTNAME
+    /// and HOME.
+    private func environment(for spec: JSONValue) async throws -> [String: String] {
         var environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                            "HOSTNAME": PodFacts.name(pod), "HOME": directory]
+        for source in spec["envFrom"]?.arrayValue ?? [] {
+            let prefix = source["prefix"]?.stringValue ?? ""
+            for (kind, field) in [("ConfigMap", "configMapRef"), ("Secret", "secretRef")] {
+                guard let reference = source[field], let name = reference["name"]?.stringValue else { continue }
+                guard let values = try await data(of: kind, name: name, optional: reference["optional"]?.boolValue == true) else { continue }
+                for (key, value) in values { environment[prefix + key] = value }
+            }
+        }
         for variable in spec["env"]?.arrayValue ?? [] {
             guard let name = variable["name"]?.stringValue else { continue }
+            let source = variable["valueFrom"]
             if let value = variable["value"]?.stringValue {
                 environment[name] = value
-            } else if let field = variable[path: ["valueFrom", "fieldRef", "fieldPath"]]?.stringValue {
+            } else if let field = source?[path: ["fieldRef", "fieldPath"]]?.stringValue {
                 switch field {
                 case "metadata.name": environment[name] = PodFacts.name(pod)
                 case "metadata.namespace": environment[name] = PodFacts.namespace(pod)
                 case "metadata.uid": environment[name] = PodFacts.uid(pod)
                 case "spec.nodeName": environment[name] = node
                 case "status.podIP", "status.hostIP": environment[name] = "127.0.0.1"
-                default: throw SpawnedProcess.SpawnError(description: "env \(name): unsupported fieldPath \(field)")
+                default: throw ConfigError(description: "env \(name): unsupported fieldPath \(field)")
                 }
-            } else if variable["valueFrom"] != nil {
-                throw SpawnedProcess.SpawnError(description: "env \(name): the process runtime takes values and fieldRefs only")
+            } else if let (kind, reference) = [("ConfigMap", source?["configMapKeyRef"]), ("Secret", source?["secretKeyRef"])]
+                .first(where: { $0.1 != nil }), let reference, let sourceName = reference["name"]?.stringValue,
+                let key = reference["key"]?.stringValue {
+                let optional = reference["optional"]?.boolValue == true
+                guard let values = try await data(of: kind, name: sourceName, optional: optional) else { continue }
+                if let value = values[key] {
+                    environment[name] = value
+                } else if !optional {
+                    throw ConfigError(description: "couldn't find key \(key) in \(kind) \(PodFacts.namespace(pod))/\(sourceName)")
+                }
+            } else if source != nil {
+                throw ConfigError(description: "env \(name): the process runtime takes values, fieldRefs, configMapKeyRefs and secretKeyRefs")
             } else {
                 environment[name] = ""
             }
         }
         return environment
+    }
+
+    /// A ConfigMap's data or a Secret's (decoded) of the pod's namespace; nil when it is missing
+    /// and optional.
+    private func data(of kind: String, name: String, optional: Bool) async throws -> [String: String]? {
+        let resource = ResourceCatalog.find(kind: kind)!
+        let object: JSONValue
+        do {
+            object = try await store.get(resource, namespace: PodFacts.namespace(pod), name: name)
+        } catch {
+            guard error.reason == "NotFound" else { throw error }
+            if optional { return nil }
+            throw ConfigError(description: "\(kind.lowercased()) \"\(name)\" not found")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in object["data"]?.objectValue ?? [:] {
+            guard let text = value.stringValue else { continue }
+            values[key] = kind == "Secret" ? Data(base64Encoded: text).map { String(decoding: $0, as: UTF8.self) } ?? "" : text
+        }
+        return values
     }
 
     // MARK: Status

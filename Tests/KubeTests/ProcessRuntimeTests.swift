@@ -52,6 +52,44 @@ import TestSupport
             #expect(try plane.ok("logs", "--follow", "crasher") == "run of crasher on local\n", "a finished run's log ends the follow")
             let events = try plane.ok("get", "events", "--field-selector", "involvedObject.name=crasher", "--no-headers")
             #expect(events.contains("BackOff") && events.contains("Started"), "\(events)")
+            // The environment from a ConfigMap and a Secret (given as stringData); a missing
+            // ConfigMap is a CreateContainerConfigError.
+            try plane.ok("apply", "--validate=false", "-f", "-", stdin: """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {name: settings}
+                data: {greeting: hello, colour: blue}
+                ---
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: credentials}
+                stringData: {token: s3cret}
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: env-check}
+                spec:
+                  restartPolicy: Never
+                  containers:
+                  - name: main
+                    image: busybox
+                    command: [sh, -c, 'echo "$GREETING $TOKEN $CFG_colour"']
+                    env:
+                    - {name: GREETING, valueFrom: {configMapKeyRef: {name: settings, key: greeting}}}
+                    - {name: TOKEN, valueFrom: {secretKeyRef: {name: credentials, key: token}}}
+                    envFrom: [{configMapRef: {name: settings}, prefix: CFG_}]
+                ---
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: unconfigured}
+                spec:
+                  containers:
+                  - {name: main, image: busybox, command: [sleep, "100"], env: [{name: X, valueFrom: {configMapKeyRef: {name: absent, key: x}}}]}
+                """)
+            try await plane.waitFor("env-check done", "get", "pod", "env-check", "-o", "jsonpath={.status.phase}") { $0 == "Succeeded" }
+            #expect(try plane.ok("logs", "env-check") == "hello s3cret blue\n")
+            try await plane.waitFor("the missing ConfigMap reported", "get", "pod", "unconfigured", "--no-headers") { $0.contains("CreateContainerConfigError") }
+
             let missing = try plane.kubectl("logs", "crasher", "-c", "other")
             #expect(missing.exitCode != 0 && missing.stderr.contains("container other is not valid for pod crasher"), "\(missing)")
         }
