@@ -16,13 +16,12 @@ actor PodWorker {
         var lastState: JSONValue = [:]
         var ready = false
         var started = false
-        /// When the backoff window of the last crash ends, and how long the next one will be.
+        /// How long the next restart waits, and when the last run ended (ten quiet minutes reset it).
         var backoff: Duration = .zero
         var lastFinish: ContinuousClock.Instant?
     }
 
     let pod: JSONValue
-    let key: String
     /// `<root>/<namespace>_<name>_<uid>`: the containers' logs, one file per run.
     let directory: String
     let store: ObjectStore
@@ -38,7 +37,6 @@ actor PodWorker {
 
     init(pod: JSONValue, root: String, store: ObjectStore, events: EventRecorder, node: String) {
         self.pod = pod
-        key = Informer.key(of: pod)
         directory = "\(root)/\(PodFacts.namespace(pod))_\(PodFacts.name(pod))_\(PodFacts.uid(pod))"
         self.store = store
         self.events = events
@@ -314,8 +312,16 @@ actor PodWorker {
                     guard PodFacts.uid(current) == uid else { return current }
                     var updated = current
                     var merged = status
-                    let scheduled = (current[path: ["status", "conditions"]]?.arrayValue ?? []).filter { $0["type"] == "PodScheduled" }
-                    merged["conditions"] = .array(scheduled + (status["conditions"]?.arrayValue ?? []))
+                    let previous = current[path: ["status", "conditions"]]?.arrayValue ?? []
+                    // A condition keeps its transition time while its status stays the same.
+                    let conditions = (status["conditions"]?.arrayValue ?? []).map { condition in
+                        guard let before = previous.first(where: { $0["type"] == condition["type"] }),
+                              before["status"] == condition["status"] else { return condition }
+                        var kept = condition
+                        kept["lastTransitionTime"] = before["lastTransitionTime"]
+                        return kept
+                    }
+                    merged["conditions"] = .array(previous.filter { $0["type"] == "PodScheduled" } + conditions)
                     updated["status"] = merged
                     return updated
                 }
