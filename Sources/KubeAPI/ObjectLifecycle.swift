@@ -1,6 +1,21 @@
 import Foundation
 
 extension ObjectStore {
+    /// Deletes this very pod (matched by uid), with `gracePeriod` (nil: the pod's own); false
+    /// when it was gone already or replaced by another pod of the same name.
+    @discardableResult
+    public func deletePod(_ pod: JSONValue, gracePeriod: Int64? = nil) async throws(APIError) -> Bool {
+        let pods = ResourceCatalog.find(group: "", plural: "pods")!
+        do {
+            _ = try await delete(pods, namespace: PodFacts.namespace(pod), name: PodFacts.name(pod), propagation: nil,
+                                 gracePeriod: gracePeriod, preconditions: ["uid": .string(PodFacts.uid(pod))])
+            return true
+        } catch {
+            guard error.reason == "NotFound" || error.reason == "Conflict" else { throw error }
+            return false
+        }
+    }
+
     /// Deletes as kube-apiserver does: an object with finalizers (its own, or those the
     /// propagation policy adds: foreground deletion waits for dependents, orphan releases them)
     /// or a pod running on a node (which stops it first, within the grace period) only gets a

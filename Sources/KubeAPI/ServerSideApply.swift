@@ -56,11 +56,8 @@ public enum ServerSideApply {
                 return
             }
             var child = children[first] ?? FieldSet()
-            if path.count == 1 && child.children.isEmpty {
-                children[first] = child
-                return
-            }
-            if path.count == 1 { child.isMember = true } else { child.insert(Array(path.dropFirst())) }
+            // A path ending at a node with fields of its own marks it as a member.
+            if path.count > 1 { child.insert(Array(path.dropFirst())) } else if !child.children.isEmpty { child.isMember = true }
             children[first] = child
         }
 
@@ -271,8 +268,9 @@ public enum ServerSideApply {
         var entries = entries(of: live)
         let previous = entries.first { $0.manager == manager && $0.operation == "Apply" }?.fields ?? FieldSet()
         var conflicts: [(manager: String, path: [String])] = []
+        let appliedPaths = appliedFields.paths
         for index in entries.indices where !(entries[index].manager == manager && entries[index].operation == "Apply") {
-            for path in appliedFields.paths where entries[index].fields.contains(path) {
+            for path in appliedPaths where entries[index].fields.contains(path) {
                 guard differs(at: path, applied, live) else { continue }
                 if force { entries[index].fields.remove(path) } else { conflicts.append((entries[index].manager, path)) }
             }

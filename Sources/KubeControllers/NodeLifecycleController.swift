@@ -35,7 +35,6 @@ final class NodeLifecycleController: Sendable {
     /// so that a node and its pods arriving in either order are not mistaken for orphans.
     private let orphans = Mutex<Set<String>>([])
     static let nodeResource = ResourceCatalog.find(group: "", plural: "nodes")!
-    static let podResource = ResourceCatalog.find(group: "", plural: "pods")!
     static let unreachable = "node.kubernetes.io/unreachable"
     static let notReady = "node.kubernetes.io/not-ready"
 
@@ -89,9 +88,9 @@ final class NodeLifecycleController: Sendable {
         let wanted: String? = !alive ? Self.unreachable : (ready == "True" ? nil : Self.notReady)
         let taints = node[path: ["spec", "taints"]]?.arrayValue ?? []
         let managed = taints.filter { [Self.unreachable, Self.notReady].contains($0["key"]?.stringValue ?? "") }
-        let alreadyTainted = wanted.map { key in managed.count == 2 && managed.allSatisfy { $0["key"]?.stringValue == key } }
+        let taintsAsWanted = wanted.map { key in managed.count == 2 && managed.allSatisfy { $0["key"]?.stringValue == key } }
             ?? managed.isEmpty
-        guard silent || !alreadyTainted else { return }
+        guard silent || !taintsAsWanted else { return }
         let stamp = JSONValue.string(ObjectRules.timestamp(Date()))
         let updated = try await store.update(Self.nodeResource, namespace: nil, name: PodFacts.name(node)) { current throws(APIError) in
             guard PodFacts.uid(current) == PodFacts.uid(node) else { throw APIError.notFound(Self.nodeResource, PodFacts.name(node)) }
@@ -151,13 +150,10 @@ final class NodeLifecycleController: Sendable {
                 return now.timeIntervalSince(added) >= allowed
             }
             guard due else { continue }
-            do {
-                _ = try await store.delete(Self.podResource, namespace: PodFacts.namespace(pod), name: PodFacts.name(pod),
-                                           propagation: nil, gracePeriod: nil, preconditions: ["uid": .string(PodFacts.uid(pod))])
+            // A failure is tried again in the next pass.
+            if (try? await store.deletePod(pod)) == true {
                 await events.record(pod, reason: "TaintManagerEviction",
                                     message: "Marking for deletion Pod \(PodFacts.namespace(pod))/\(PodFacts.name(pod))")
-            } catch {
-                // Gone already, or tried again in the next pass.
             }
         }
     }
@@ -173,8 +169,7 @@ final class NodeLifecycleController: Sendable {
             return previous
         }
         for pod in orphaned where previous.contains(PodFacts.uid(pod)) {
-            _ = try? await store.delete(Self.podResource, namespace: PodFacts.namespace(pod), name: PodFacts.name(pod),
-                                        propagation: nil, gracePeriod: 0, preconditions: ["uid": .string(PodFacts.uid(pod))])
+            _ = try? await store.deletePod(pod, gracePeriod: 0)
         }
     }
 

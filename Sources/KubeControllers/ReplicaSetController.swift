@@ -71,14 +71,8 @@ struct ReplicaSetController: Controller {
                 let victims = Array(Self.deletionOrder(active).prefix(active.count - desired))
                 expectations.expect(key, deletes: victims.map(PodFacts.uid))
                 for pod in victims {
-                    do {
-                        _ = try await store.delete(Self.podResource, namespace: parts[0], name: PodFacts.name(pod),
-                                                   propagation: nil, gracePeriod: nil,
-                                                   preconditions: ["uid": .string(PodFacts.uid(pod))])
-                    } catch {
-                        guard error.reason == "NotFound" || error.reason == "Conflict" else { throw error }
-                        expectations.observedDelete(key, uid: PodFacts.uid(pod))
-                    }
+                    // Gone already or replaced: it will not be seen going.
+                    if try await !store.deletePod(pod) { expectations.observedDelete(key, uid: PodFacts.uid(pod)) }
                 }
             }
         }

@@ -63,7 +63,7 @@ struct StatefulSetController: Controller {
                 }
                 if pod[path: ["status", "phase"]] == "Failed" && !PodFacts.isTerminating(pod) {
                     // A failed pod is replaced under the same name.
-                    try await delete(pod)
+                    try await store.deletePod(pod)
                 }
                 if !healthy(pod) {
                     allHealthy = false
@@ -72,16 +72,16 @@ struct StatefulSetController: Controller {
             }
             let condemned = byOrdinal.filter { $0.key >= replicas }.sorted { $0.key > $1.key }.map(\.value)
             if parallel {
-                for pod in condemned where !PodFacts.isTerminating(pod) { try await delete(pod) }
+                for pod in condemned where !PodFacts.isTerminating(pod) { try await store.deletePod(pod) }
             } else if allHealthy, let highest = condemned.first, !condemned.contains(where: PodFacts.isTerminating) {
-                try await delete(highest)
+                try await store.deletePod(highest)
             }
             // Rolling update: one pod at a time, from the highest ordinal down to the partition.
             let partition = Int(set[path: ["spec", "updateStrategy", "rollingUpdate", "partition"]]?.intValue ?? 0)
             if set[path: ["spec", "updateStrategy", "type"]] != "OnDelete", allHealthy, condemned.isEmpty,
                let outdated = (partition..<max(partition, replicas)).reversed().compactMap({ byOrdinal[$0] })
                 .first(where: { ObjectStore.labels(of: $0)[Self.hashLabel] != updateRevision }) {
-                try await delete(outdated)
+                try await store.deletePod(outdated)
             }
         }
 
@@ -149,54 +149,6 @@ struct StatefulSetController: Controller {
             _ = try await store.create(Self.podResource, prepared)
         } catch {
             // Created already; the informer had not shown it yet.
-            guard error.reason == "AlreadyExists" else { throw error }
-        }
-    }
-
-    private func delete(_ pod: JSONValue) async throws {
-        do {
-            _ = try await store.delete(Self.podResource, namespace: PodFacts.namespace(pod), name: PodFacts.name(pod),
-                                       propagation: nil, gracePeriod: nil, preconditions: ["uid": .string(PodFacts.uid(pod))])
-        } catch {
-            guard error.reason == "NotFound" || error.reason == "Conflict" else { throw error }
-        }
-    }
-}
-
-/// The ControllerRevisions of StatefulSets and DaemonSets: one per template the workload has had,
-/// numbered in order, which `kubectl rollout history` lists.
-enum ControllerRevisions {
-    static let resource = ResourceCatalog.find(group: "apps", plural: "controllerrevisions")!
-
-    /// Records `template` as the owner's revision `name` unless it is recorded already; an older
-    /// template that comes back gets the next number again, as Kubernetes renumbers it.
-    static func record(_ template: JSONValue, named name: String, owner: JSONValue, store: ObjectStore,
-                       revisions: Informer) async throws {
-        let namespace = PodFacts.namespace(owner)
-        let owned = revisions.list(namespace: namespace).filter { PodFacts.controllerUID($0) == PodFacts.uid(owner) }
-        let newest = owned.map { $0["revision"]?.intValue ?? 0 }.max() ?? 0
-        if let existing = owned.first(where: { PodFacts.name($0) == name }) {
-            guard (existing["revision"]?.intValue ?? 0) < newest else { return }
-            _ = try await store.update(resource, namespace: namespace, name: name) { current throws(APIError) in
-                var renumbered = current
-                renumbered["revision"] = .int(newest + 1)
-                return renumbered
-            }
-            return
-        }
-        var data = template
-        data["$patch"] = "replace"
-        var revision: JSONValue = [
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": ["name": .string(name), "namespace": .string(namespace), "ownerReferences": [PodFacts.ownerReference(to: owner)]],
-            "data": ["spec": ["template": data]],
-            "revision": .int(newest + 1),
-        ]
-        if let labels = owner[path: ["spec", "selector", "matchLabels"]] { revision[path: ["metadata", "labels"]] = labels }
-        do {
-            let prepared = try ObjectRules.prepareForCreate(revision, resource: resource, namespace: namespace)
-            _ = try await store.create(resource, prepared)
-        } catch {
             guard error.reason == "AlreadyExists" else { throw error }
         }
     }

@@ -122,12 +122,7 @@ public final class ProcessNode: Sendable {
                 if let pod { await self.events.record(pod, reason: "Killing", message: "Stopped the pod's containers", host: self.name) }
             }
             guard let pod else { return }
-            do throws(APIError) {
-                _ = try await self.store.delete(Self.podResource, namespace: PodFacts.namespace(pod), name: PodFacts.name(pod),
-                                                propagation: nil, gracePeriod: 0, preconditions: ["uid": .string(uid)])
-            } catch {
-                if error.reason != "NotFound" && error.reason != "Conflict" { self.queue.add(key, after: .seconds(1)) }
-            }
+            if (try? await self.store.deletePod(pod, gracePeriod: 0)) == nil { self.queue.add(key, after: .seconds(1)) }
         }
     }
 

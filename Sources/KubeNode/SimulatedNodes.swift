@@ -62,13 +62,7 @@ public final class SimulatedNodes: Sendable {
         guard parts.count == 2, let pod = pods.get(namespace: parts[0], name: parts[1]) else { return }
         if PodFacts.isTerminating(pod) {
             // Nothing runs, so stopping is immediate: the pod goes with a grace period of 0.
-            do {
-                _ = try await store.delete(Self.podResource, namespace: parts[0], name: parts[1], propagation: nil,
-                                           gracePeriod: 0, preconditions: ["uid": .string(PodFacts.uid(pod))])
-            } catch {
-                // Gone already, or replaced by a pod of the same name: nothing left to stop.
-                guard error.reason == "NotFound" || error.reason == "Conflict" else { throw error }
-            }
+            try await store.deletePod(pod, gracePeriod: 0)
             return
         }
         guard pod[path: ["status", "phase"]] == "Pending", pod[path: ["status", "containerStatuses"]] == nil,

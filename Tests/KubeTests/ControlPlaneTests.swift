@@ -33,12 +33,9 @@ import TestSupport
                 resources: {requests: {cpu: 100m, memory: 64Mi}}
         """
 
-    /// Running pods of the deployment: name, node, image (from `kubectl get pods`).
+    /// Running pods of the deployment, not being deleted: name and node.
     static func running(_ plane: KubeControlPlane) throws -> [(name: String, node: String)] {
-        let output = try plane.ok("get", "pods", "-l", "app=web", "--no-headers",
-                                  "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase,DELETING:.metadata.deletionTimestamp")
-        return output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
-            .filter { $0.count == 4 && $0[2] == "Running" && $0[3] == "<none>" }.map { ($0[0], $0[1]) }
+        try plane.pods("app=web").filter { $0.value.phase == "Running" && !$0.value.terminating }.map { ($0.key, $0.value.node) }
     }
 
     @Test func aDeploymentRunsScalesRollsOutRollsBackAndIsDeletedWithItsPods() async throws {

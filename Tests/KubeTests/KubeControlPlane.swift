@@ -110,6 +110,18 @@ struct KubeControlPlane: Sendable {
         await etcd.stop()
     }
 
+    /// Rows of `kubectl get pods -l <selector>` as name → (node, phase, terminating).
+    func pods(_ selector: String) throws -> [String: (node: String, phase: String, terminating: Bool)] {
+        let output = try ok("get", "pods", "-l", selector, "--no-headers",
+                            "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase,DELETING:.metadata.deletionTimestamp")
+        var rows: [String: (node: String, phase: String, terminating: Bool)] = [:]
+        for line in output.split(separator: "\n") {
+            let cells = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            if cells.count == 4 { rows[cells[0]] = (cells[1], cells[2], cells[3] != "<none>") }
+        }
+        return rows
+    }
+
     /// Polls kubectl until its output satisfies `condition`.
     func waitFor(_ what: String, timeout: Duration = .seconds(60), _ arguments: String...,
                  until condition: @escaping (String) -> Bool) async throws {

@@ -7,18 +7,6 @@ import TestSupport
 /// DaemonSets, StatefulSets and the node lifecycle, driven by Debian's kubectl 1.20 against the
 /// whole control plane on our etcd, with nodes that join, go silent and leave.
 @Suite(.serialized) struct WorkloadTests {
-    /// Rows of `kubectl get pods -l <selector>` as name → (node, phase, terminating).
-    static func pods(_ plane: KubeControlPlane, _ selector: String) throws -> [String: (node: String, phase: String, terminating: Bool)] {
-        let output = try plane.ok("get", "pods", "-l", selector, "--no-headers",
-                                  "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase,DELETING:.metadata.deletionTimestamp")
-        var rows: [String: (node: String, phase: String, terminating: Bool)] = [:]
-        for line in output.split(separator: "\n") {
-            let cells = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            if cells.count == 4 { rows[cells[0]] = (cells[1], cells[2], cells[3] != "<none>") }
-        }
-        return rows
-    }
-
     static let daemonSet = """
         apiVersion: apps/v1
         kind: DaemonSet
@@ -57,7 +45,7 @@ import TestSupport
             #expect(try plane.ok("apply", "--validate=false", "-f", "-", stdin: Self.daemonSet).contains("daemonset.apps/agent created"))
             let rolled = try plane.kubectl("rollout", "status", "daemonset/agent", "--timeout=60s")
             #expect(rolled.exitCode == 0 && rolled.stdout.contains("daemon set \"agent\" successfully rolled out"), "\(rolled)")
-            #expect(Set(try Self.pods(plane, "app=agent").values.map(\.node)) == ["sim-0", "sim-1", "sim-2"])
+            #expect(Set(try plane.pods("app=agent").values.map(\.node)) == ["sim-0", "sim-1", "sim-2"])
 
             // A fourth node joins: the set grows onto it.
             let edge = try plane.startNodeAgent(name: "edge", arguments: ["--node-lease-duration-seconds", "2"])
@@ -65,12 +53,12 @@ import TestSupport
             try await plane.waitFor("a daemon pod on the new node", "get", "daemonset", "agent", "--no-headers") { row in
                 row.split(separator: " ", omittingEmptySubsequences: true).prefix(4) == ["agent", "4", "4", "4"]
             }
-            #expect(try Self.pods(plane, "app=agent").values.contains { $0.node == "edge" && $0.phase == "Running" })
+            #expect(try plane.pods("app=agent").values.contains { $0.node == "edge" && $0.phase == "Running" })
 
             // Four replicas spread one per node, one of them on the edge node.
             try plane.ok("apply", "--validate=false", "-f", "-", stdin: Self.deployment)
             try await plane.waitFor("four web pods available", "get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}") { $0 == "4" }
-            let onEdge = try #require(try Self.pods(plane, "app=web").first { $0.value.node == "edge" }?.key, "no web pod on the edge node")
+            let onEdge = try #require(try plane.pods("app=web").first { $0.value.node == "edge" }?.key, "no web pod on the edge node")
 
             // The edge node's agent dies: no more lease renewals.
             edge.send(SIGKILL)
@@ -86,7 +74,7 @@ import TestSupport
                 return rows.contains { $0.first.map(String.init) == onEdge && $0.last != "<none>" }
                     && rows.filter { $0.count == 4 && $0[1] != "edge" && $0[2] == "Running" && $0[3] == "<none>" }.count == 4
             }
-            #expect(try Self.pods(plane, "app=agent").values.contains { $0.node == "edge" && !$0.terminating })
+            #expect(try plane.pods("app=agent").values.contains { $0.node == "edge" && !$0.terminating })
             try await plane.waitFor("an eviction event", "get", "events", "--field-selector", "reason=TaintManagerEviction", "--no-headers") {
                 $0.contains(onEdge)
             }
@@ -159,7 +147,7 @@ import TestSupport
             let rolled = try plane.kubectl("rollout", "status", "statefulset/db", "--timeout=60s")
             #expect(rolled.exitCode == 0, "\(rolled)")
             #expect(try plane.ok("get", "statefulset", "db", "--no-headers").hasPrefix("db    3/3"))
-            let running = try Self.pods(plane, "app=db")
+            let running = try plane.pods("app=db")
             #expect(running.keys.sorted() == ["db-0", "db-1", "db-2"] && running.values.allSatisfy { $0.phase == "Running" }, "\(running)")
             let claims = try plane.ok("get", "pvc", "--no-headers", "-o", "name")
             #expect(claims.split(separator: "\n").sorted()
