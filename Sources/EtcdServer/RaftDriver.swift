@@ -520,6 +520,12 @@ package final class RaftDriver: @unchecked Sendable {
             transfers.remove(at: index)
             transfer.continuation.resume(throwing: ServerError.timeout)
         }
+        snapshotIfDue()
+    }
+
+    /// Checked after every applied batch, as etcd does, so snapshots land near every
+    /// `--snapshot-count` entries; the tick retries one that was due while another was in flight.
+    private func snapshotIfDue() {
         if snapshotCount > 0 && !snapshotInFlight
             && (appliedIndex - snapshotIndex >= snapshotCount || appliedBytesSinceSnapshot >= Self.snapshotBytes) {
             startSnapshot()
@@ -595,6 +601,7 @@ package final class RaftDriver: @unchecked Sendable {
             }
             send(late)
             apply(ready.committedEntries)
+            if !ready.committedEntries.isEmpty { snapshotIfDue() }
             for readState in ready.readStates { readIndexAnswered(readState) }
             node.advance(ready)
             answerReads()
@@ -809,7 +816,7 @@ package final class RaftDriver: @unchecked Sendable {
                 for waiter in waiters { waiter.resume(throwing: error) }
             }
             // Asked for while this one was being written: they want a newer state.
-            if !snapshotWaiters.isEmpty { startSnapshot() }
+            if !snapshotWaiters.isEmpty { startSnapshot() } else { snapshotIfDue() }
         case .snapshotFailed(let error, let waiters):
             snapshotInFlight = false
             logger.error("etcdserver: failed to save snapshot: \(error)")
