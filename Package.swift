@@ -81,7 +81,9 @@ let package = Package(
         // Write-ahead log of Raft entries: CRC'd records in preallocated segments, group commit.
         .target(name: "WAL", dependencies: ["Raft", "Checksum"]),
         // Copy-on-write B+-tree, etcd's MVCC model and the watch hub.
-        .target(name: "BTreeStore", dependencies: ["Checksum"]),
+        .target(name: "BTreeStore", dependencies: ["Checksum", "CPrefetch"]),
+        // The CPU's prefetch hint, which Swift does not expose.
+        .target(name: "CPrefetch"),
         // A lean gRPC server on swift-nio-http2's frames: calls without child channels or tasks
         // of their own (what bounded the server's requests per second under grpc-swift's server).
         .target(
@@ -185,7 +187,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EtcdServerTests",
-            dependencies: ["EtcdServer", "etcd", "EtcdClient", "Raft", "TestSupport"]
+            dependencies: ["EtcdServer", "etcd", "EtcdClient", "Raft", "BTreeStore", "EtcdProto", "TestSupport"]
         ),
         .testTarget(
             name: "LeanGRPCTests",

@@ -29,7 +29,7 @@ package struct BTreeKeySummary: Equatable, Sendable {
 /// Besides a total order, a key offers an `orderSummary` (see `BTreeKeySummary`): when two
 /// summaries differ they give the keys' order, and when they are equal and complete the keys are
 /// equal. Only equal, incomplete summaries make the tree compare the keys themselves.
-package protocol BTreeKey: Sendable {
+package protocol BTreeKey: BTreeElement, Sendable {
     /// A summary such that `a.orderSummary < b.orderSummary` implies `a < b`.
     var orderSummary: BTreeKeySummary { get }
 

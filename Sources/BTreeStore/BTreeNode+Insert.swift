@@ -1,5 +1,5 @@
 /// The right half of a node that overflowed, to be linked into the parent.
-struct BTreeSplit<Key: BTreeKey, Value> {
+struct BTreeSplit<Key: BTreeKey, Value: BTreeElement> {
     /// `orderSummary` of `separator`.
     var summary: BTreeKeySummary
     /// The smallest key of `node`'s subtree.

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// Fill limits of B+-tree nodes.
 ///
 /// A leaf of 16 entries keeps its summaries within five cache lines, so a binary search inside it
@@ -23,6 +25,12 @@ struct BTreeNodeHeader {
     let isLeaf: Bool
 }
 
+/// The metadata and reference counts that precede a Swift object's stored properties.
+private struct HeapObjectPrefix {
+    var metadata: UnsafeRawPointer
+    var referenceCounts: UInt64
+}
+
 /// One node of a copy-on-write B+-tree, in one heap block: a leaf (keys and values) or an inner
 /// node (separators and children).
 ///
@@ -44,7 +52,7 @@ struct BTreeNodeHeader {
 /// A node is mutated only by the single owner of the tree that reached it through references that
 /// `isKnownUniquelyReferenced` proved unique; a node reachable from a read view is never mutated.
 /// Slots below `slotCount` (separators: below `slotCount - 1`) are initialized, the rest are not.
-final class BTreeNode<Key: BTreeKey, Value>: ManagedBuffer<BTreeNodeHeader, UInt64> {
+final class BTreeNode<Key: BTreeKey, Value: BTreeElement>: ManagedBuffer<BTreeNodeHeader, UInt64> {
     // MARK: Layout
 
     /// Slots of a leaf: one more than the maximum, for the entry that triggers a split.
@@ -102,8 +110,10 @@ final class BTreeNode<Key: BTreeKey, Value>: ManagedBuffer<BTreeNodeHeader, UInt
     }
 
     deinit {
-        let slots = header.slotCount
-        if header.isLeaf {
+        // Freeing a node that a copy replaced releases what the copy shares: the same misses.
+        prefetchReferenceCounts()
+        let slots = slotCount
+        if isLeaf {
             keys.deinitialize(count: slots)
             values.deinitialize(count: slots)
         } else {
@@ -115,6 +125,12 @@ final class BTreeNode<Key: BTreeKey, Value>: ManagedBuffer<BTreeNodeHeader, UInt
     // MARK: Arrays
     //
     // The pointers stay valid while the node lives: a node's block never moves.
+
+    /// The header, reached through a pointer: `ManagedBuffer.header` is a class property, and
+    /// each access to it would pay a dynamic exclusivity check on every node of every descent.
+    @inline(__always) private var fields: UnsafeMutablePointer<BTreeNodeHeader> {
+        withUnsafeMutablePointerToHeader { $0 }
+    }
 
     @inline(__always) private var base: UnsafeMutableRawPointer {
         withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
@@ -146,29 +162,30 @@ final class BTreeNode<Key: BTreeKey, Value>: ManagedBuffer<BTreeNodeHeader, UInt
     }
 
     /// True for leaves.
-    @inline(__always) var isLeaf: Bool { header.isLeaf }
+    @inline(__always) var isLeaf: Bool { fields.pointee.isLeaf }
 
     /// Leaf: entries held. Inner: children held.
     @inline(__always) var slotCount: Int {
-        get { header.slotCount }
-        set { header.slotCount = newValue }
+        get { fields.pointee.slotCount }
+        set { fields.pointee.slotCount = newValue }
     }
 
     /// Keys held: the entries of a leaf, the separators of an inner node.
-    @inline(__always) var keyCount: Int { isLeaf ? header.slotCount : Swift.max(header.slotCount - 1, 0) }
+    @inline(__always) var keyCount: Int { isLeaf ? slotCount : Swift.max(slotCount - 1, 0) }
 
     /// Number of entries in this subtree.
     @inline(__always) var count: Int {
-        get { header.count }
-        set { header.count = newValue }
+        get { fields.pointee.count }
+        set { fields.pointee.count = newValue }
     }
 
     /// A shallow copy (children are shared) for copy-on-write.
     func copy() -> BTreeNode {
         let node = BTreeNode.make(isLeaf: isLeaf)
-        node.header.slotCount = slotCount
-        node.header.count = count
+        node.slotCount = slotCount
+        node.count = count
         let keyCount = keyCount
+        prefetchReferenceCounts()
         node.summaries.initialize(from: summaries, count: keyCount)
         node.keys.initialize(from: keys, count: keyCount)
         if isLeaf {
@@ -178,6 +195,37 @@ final class BTreeNode<Key: BTreeKey, Value>: ManagedBuffer<BTreeNodeHeader, UInt
             node.childCounts.initialize(from: childCounts, count: slotCount)
         }
         return node
+    }
+
+    /// Starts loading the lines a descent through the node at `address` reads: its header and
+    /// summaries, then an inner node's child pointers or a leaf's values. A binary search probes
+    /// the summaries one dependent miss after another, and the slot it picks is one more; fetched
+    /// together they cost about one miss.
+    @inline(__always)
+    static func prefetchSearchLines(_ address: UnsafeRawPointer) {
+        var offset = 0
+        while offset < searchBytes {
+            cprefetch_read(address + offset)
+            offset &+= 64
+        }
+    }
+
+    /// Bytes from a node's start to the end of an inner node's children (in a leaf, that reaches
+    /// most of its values).
+    @inline(__always) static var searchBytes: Int {
+        let elements = MemoryLayout<HeapObjectPrefix>.size + MemoryLayout<BTreeNodeHeader>.stride
+        return elements + childCountsOffset
+    }
+
+    /// Starts loading every reference count a copy of this node changes (see `BTreeElement`).
+    @inline(__always)
+    private func prefetchReferenceCounts() {
+        for index in 0..<keyCount { Key.prefetchReferenceCounts(of: keys + index) }
+        if isLeaf {
+            for index in 0..<slotCount { Value.prefetchReferenceCounts(of: values + index) }
+        } else {
+            for index in 0..<slotCount { prefetchReferenceCount(ofObjectAt: UnsafeRawPointer(children + index)) }
+        }
     }
 
     /// Whether this node, if not on the right spine, holds too few entries.
@@ -248,6 +296,7 @@ final class BTreeNode<Key: BTreeKey, Value>: ManagedBuffer<BTreeNodeHeader, UInt
     /// Makes child `index` uniquely owned by this node, copying it if a read view shares it.
     @inline(__always)
     func makeChildUnique(_ index: Int) {
+        Self.prefetchSearchLines(UnsafeRawPointer(children + index).load(as: UnsafeRawPointer.self))
         if !isKnownUniquelyReferenced(&children[index]) {
             children[index] = children[index].copy()
         }

@@ -41,9 +41,8 @@ struct StoreState: Sendable {
 
     /// The key-value of `key` at `atRevision`, where `latest` is the revision the trees reflect.
     func get(_ key: [UInt8], at atRevision: Int64, latest: Int64) -> KeyValue? {
-        if let entry = live[key] {
-            return atRevision >= latest ? entry.keyValue(key) : keyValue(key, entry, at: atRevision)
-        }
+        if atRevision >= latest { return live.withValue(forKey: key) { $0.keyValue(key) } }
+        if let entry = live[key] { return keyValue(key, entry, at: atRevision) }
         guard atRevision < latest, let entry = tombstoned[key] else { return nil }
         return keyValue(key, entry, at: atRevision)
     }

@@ -100,45 +100,75 @@ package final class WatchHub: Sendable {
         state.withLock { state in
             state.view = view
             guard !events.isEmpty else { return }
-            // Watchers asking for the same thing share one array of matched events.
-            var shared: [MatchShape: [Event]] = [:]
-            let firstRevision = events[0].kv.modRevision
-            // Index-based, so updating a watcher does not copy the dictionary under iteration.
+            var matches = SharedMatches(events)
+            // Index-based and in place: neither the dictionary nor a watcher's state is copied.
             var index = state.watchers.values.startIndex
             while index != state.watchers.values.endIndex {
                 defer { index = state.watchers.values.index(after: index) }
-                guard state.watchers.values[index].synced, !state.watchers.values[index].canceled else { continue }
-                let watcher = state.watchers.values[index]
-                let matched: [Event]
-                if watcher.nextRevision <= firstRevision {
-                    let shape = MatchShape(watcher.request)
-                    if let cached = shared[shape] {
-                        matched = cached
-                    } else {
-                        matched = Self.matching(events, for: watcher)
-                        shared[shape] = matched
-                    }
-                } else {
-                    matched = Self.matching(events, for: watcher)
-                }
-                guard !matched.isEmpty else { continue }
-                if watcher.bufferedEvents + matched.count > bufferLimit {
-                    // Too slow: stop feeding it; its consumer reads these from the history.
-                    state.watchers.values[index].synced = false
-                    state.watchers.values[index].nextRevision = matched[0].kv.modRevision
-                    continue
-                }
-                let response = WatchResponse(revision: view.revision, events: matched)
-                if let waiter = watcher.waiter {
-                    state.watchers.values[index].waiter = nil
-                    wake.append((waiter, response))
-                } else {
-                    state.watchers.values[index].buffer.append(response)
-                    state.watchers.values[index].bufferedEvents += matched.count
+                if let woken = offer(&matches, to: &state.watchers.values[index], revision: view.revision) {
+                    wake.append(woken)
                 }
             }
         }
         for (waiter, response) in wake { waiter.resume(returning: response) }
+    }
+
+    /// Gives `watcher` its share of the events being published: hands it to its waiting consumer
+    /// (returned, to be resumed outside the lock) or buffers it, or moves the watcher aside to
+    /// catch up from the history when its buffer would overflow.
+    private func offer(_ matches: inout SharedMatches, to watcher: inout WatcherState, revision: Int64)
+        -> (CheckedContinuation<WatchResponse?, Never>, WatchResponse)?
+    {
+        guard watcher.synced, !watcher.canceled else { return nil }
+        let matched = matches.events(for: watcher)
+        guard !matched.isEmpty else { return nil }
+        if watcher.bufferedEvents + matched.count > bufferLimit {
+            // Too slow: stop feeding it; its consumer reads these from the history.
+            watcher.synced = false
+            watcher.nextRevision = matched[0].kv.modRevision
+            return nil
+        }
+        let response = WatchResponse(revision: revision, events: matched)
+        if let waiter = watcher.waiter {
+            watcher.waiter = nil
+            return (waiter, response)
+        }
+        watcher.buffer.append(response)
+        watcher.bufferedEvents += matched.count
+        return nil
+    }
+
+    /// The events of one publication matched per watcher, computed once per distinct request:
+    /// watchers asking for the same thing share one array (and its buffer), which also lets the
+    /// server encode those events once for all of them.
+    struct SharedMatches {
+        let events: [Event]
+        private let firstRevision: Int64
+        private var byShape: [MatchShape: [Event]] = [:]
+        /// The last shape looked up: most watchers of one publication ask for the same thing, and
+        /// comparing is cheaper than hashing.
+        private var last: (shape: MatchShape, matched: [Event])?
+
+        init(_ events: [Event]) {
+            self.events = events
+            firstRevision = events[0].kv.modRevision
+        }
+
+        mutating func events(for watcher: WatcherState) -> [Event] {
+            // A watcher starting within these events gets its own cut.
+            guard watcher.nextRevision <= firstRevision else { return WatchHub.matching(events, for: watcher) }
+            if let last, last.shape.describes(watcher.request) { return last.matched }
+            let shape = MatchShape(watcher.request)
+            let matched: [Event]
+            if let cached = byShape[shape] {
+                matched = cached
+            } else {
+                matched = WatchHub.matching(events, for: watcher)
+                byShape[shape] = matched
+            }
+            last = (shape, matched)
+            return matched
+        }
     }
 
     /// What decides which events a watcher gets, apart from its next revision.
@@ -155,6 +185,12 @@ package final class WatchHub: Sendable {
             noPut = request.noPut
             noDelete = request.noDelete
             prevKV = request.prevKV
+        }
+
+        /// Whether `request` has this shape (without building one for it).
+        func describes(_ request: WatchRequest) -> Bool {
+            noPut == request.noPut && noDelete == request.noDelete && prevKV == request.prevKV
+                && [UInt8].compare(key, request.key) == 0 && [UInt8].compare(rangeEnd, request.rangeEnd) == 0
         }
     }
 

@@ -20,6 +20,8 @@ package final class ServerCore: Sendable {
     let removedFromCluster: @Sendable () -> Void
     package let readViews: ReadViewSource
     package let watchHub: WatchHub
+    /// The watch streams' shared encodings of the hub's events.
+    let encodedWatchEvents = EncodedEvents()
     package let lessor: Lessor
     package let alarms: AlarmList
     package let metrics: ServerMetrics

@@ -29,6 +29,7 @@ struct WatchService {
 private final class WatchStream: Sendable {
     let core: ServerCore
     let response: GRPCResponseWriter<Etcdserverpb_WatchResponse>
+    let encodedEvents: EncodedEvents
     private struct State {
         /// A reserved id maps to nil until its watcher runs.
         var watches: [Int64: (watcher: Watcher, task: Task<Void, Never>)?] = [:]
@@ -40,6 +41,7 @@ private final class WatchStream: Sendable {
     init(core: ServerCore, response: GRPCResponseWriter<Etcdserverpb_WatchResponse>) {
         self.core = core
         self.response = response
+        encodedEvents = core.encodedWatchEvents
     }
 
     func handle(_ message: Etcdserverpb_WatchRequest) async throws {
@@ -105,6 +107,7 @@ private final class WatchStream: Sendable {
         let watcher = core.watchHub.watch(watch)
         let core = core
         let response = response
+        let encodedEvents = encodedEvents
         let task = Task {
             while !Task.isCancelled {
                 let next = await withTaskCancellationHandler {
@@ -116,12 +119,15 @@ private final class WatchStream: Sendable {
                 var message = Etcdserverpb_WatchResponse()
                 message.header = core.header(revision: next.revision)
                 message.watchID = id
-                message.events = next.events.map(Mvccpb_Event.init)
                 message.compactRevision = next.compactRevision
                 message.canceled = next.canceled
                 message.fragment = next.fragment
                 // A failed write means the stream is gone: the stream cancels this watch.
-                do { try await response.write(message) } catch { break }
+                do {
+                    try await response.write(message, appending: try encodedEvents.fields(of: next.events))
+                } catch {
+                    break
+                }
                 if next.canceled { break }
             }
         }
@@ -150,5 +156,46 @@ private final class WatchStream: Sendable {
             watch.watcher.cancel()
             watch.task.cancel()
         }
+    }
+}
+
+/// The `events` field of watch responses, encoded once per published batch rather than once per
+/// watcher: the hub hands every watcher with the same request the same events array, so a
+/// thousand watchers of one key share one encoding.
+///
+/// An entry is recognised by its array's buffer. The entry holds the array, so that buffer can be
+/// neither freed and reused for other events nor changed in place while the entry exists.
+final class EncodedEvents: Sendable {
+    private struct Entry {
+        let events: [Event]
+        let fields: [UInt8]
+    }
+
+    /// Enough for the distinct requests of one publication to share while it is being sent.
+    private static let capacity = 8
+    private let entries = Mutex<(list: [Entry], next: Int)>(([], 0))
+
+    /// The encoded `events` field (field 11, repeated) of a WatchResponse carrying `events`.
+    func fields(of events: [Event]) throws -> [UInt8] {
+        guard !events.isEmpty else { return [] }
+        let buffer = events.withUnsafeBufferPointer { $0.baseAddress }
+        if let hit = entries.withLock({ entries in
+            entries.list.first { entry in entry.events.withUnsafeBufferPointer { $0.baseAddress } == buffer }
+        }) {
+            return hit.fields
+        }
+        var carrier = Etcdserverpb_WatchResponse()
+        carrier.events = events.map(Mvccpb_Event.init)
+        let fields: [UInt8] = try carrier.serializedBytes()
+        entries.withLock { entries in
+            let entry = Entry(events: events, fields: fields)
+            if entries.list.count < Self.capacity {
+                entries.list.append(entry)
+            } else {
+                entries.list[entries.next] = entry
+                entries.next = (entries.next + 1) % Self.capacity
+            }
+        }
+        return fields
     }
 }

@@ -70,8 +70,39 @@ struct BTreeTests {
             return true
         }
         #expect(ordered && expected == 10_000)
+        // Point lookups descend without retaining nodes: through nodes the two trees share and
+        // through the writer's copies, each sees its own version.
+        var viewMismatches = 0
+        var treeMismatches = 0
+        for number in 0..<12_000 {
+            if view[Self.key(number)] != (number < 10_000 ? number : nil) { viewMismatches += 1 }
+            let inTree = number >= 10_000 || number % 3 != 0
+            if tree.withValue(forKey: Self.key(number), { $0 * 2 }) != (inTree ? number * 2 : nil) { treeMismatches += 1 }
+        }
+        #expect(viewMismatches == 0 && treeMismatches == 0)
         try view.checkInvariants()
         try tree.checkInvariants()
+    }
+
+    /// A copy-on-write copy shares the keys and values it copies, and freeing the replaced node
+    /// after its view goes releases only its share: the values stay intact in the copy.
+    @Test func copiesAndFreedViewsKeepSharedValues() {
+        var tree = BTree<[UInt8], [UInt8]>()
+        for number in 0..<5_000 { tree.updateValue(Array("value \(number)".utf8), forKey: Self.key(number)) }
+        for round in 0..<20 {
+            let view = tree
+            for number in stride(from: round, to: 5_000, by: 97) {
+                tree.updateValue(Array("round \(round)".utf8), forKey: Self.key(number))
+            }
+            #expect(view.count == 5_000)
+        }
+        var wrong = 0
+        for number in 0..<5_000 {
+            let round = number % 97 < 20 ? number % 97 : nil
+            let expected = round.map { "round \($0)" } ?? "value \(number)"
+            if tree.withValue(forKey: Self.key(number), { String(decoding: $0, as: UTF8.self) }) != expected { wrong += 1 }
+        }
+        #expect(wrong == 0)
     }
 
     @Test func emptyTreeAndEmptyBulkLoad() throws {
