@@ -34,6 +34,43 @@ import TestSupport
             await member.stop()
         }
     }
+
+    /// A request whose headers break HTTP/2's rules (no `:path`, an upper-case name) is answered
+    /// on its stream, as an unknown method, and the connection goes on serving. The server
+    /// leaves the header-block checks to its call handler (they cost a few percent of its CPU).
+    @Test func malformedRequestHeadersAreAnsweredAndTheConnectionLives() async throws {
+        try await TemporaryDirectory.with(prefix: "ours-malformed-headers") { directory in
+            let member = try await ServerProcessTests.startOurs(in: directory)
+            defer { Task { await member.stop() } }
+            let socket = try RawSocket(port: member.clientPort)
+            defer { socket.close() }
+            func literal(_ name: String, _ value: String) -> [UInt8] {
+                // HPACK: literal header field without indexing, new name, no Huffman coding.
+                [0x00, UInt8(name.utf8.count)] + Array(name.utf8) + [UInt8(value.utf8.count)] + Array(value.utf8)
+            }
+            // :method POST and :scheme http from the static table; no :path.
+            let block: [UInt8] = [0x83, 0x86] + literal("content-type", "application/grpc") + literal("X-Upper", "1")
+            var bytes: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+            bytes += frame(type: 0x4, flags: 0, stream: 0, payload: [])
+            bytes += frame(type: 0x1, flags: 0x4 | 0x1, stream: 1, payload: block)  // END_HEADERS, END_STREAM
+            bytes += frame(type: 0x6, flags: 0, stream: 0, payload: Array("87654321".utf8))
+            try socket.send(bytes)
+            var answered = false
+            var pingAnswered = false
+            var wentAway = false
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !(answered && pingAnswered) && !wentAway && ContinuousClock.now < deadline {
+                guard let (type, flags, payload) = try socket.readFrame() else { continue }
+                if type == 0x1 && flags & 0x1 == 1 { answered = true }  // trailers-only answer, stream 1
+                if type == 0x3 { answered = false; wentAway = true }     // RST_STREAM would mean refused
+                if type == 0x7 { wentAway = true }
+                if type == 0x6 && flags & 0x1 == 1 && payload == Array("87654321".utf8) { pingAnswered = true }
+            }
+            #expect(answered && !wentAway, "the request gets a trailers-only answer, not a reset or GOAWAY")
+            #expect(pingAnswered, "the connection still answers PINGs")
+            await member.stop()
+        }
+    }
 }
 
 private func frame(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8]) -> [UInt8] {
