@@ -173,6 +173,9 @@ final class EncodedEvents: Sendable {
 
     /// Enough for the distinct requests of one publication to share while it is being sent.
     private static let capacity = 8
+    /// Larger encodings are not kept: they are rare (big transactions, catch-up batches), their
+    /// cost is in their bytes anyway, and the cache must not pin much memory.
+    private static let largestKeptBytes = 64 * 1024
     private let entries = Mutex<(list: [Entry], next: Int)>(([], 0))
 
     /// The encoded `events` field (field 11, repeated) of a WatchResponse carrying `events`.
@@ -187,6 +190,7 @@ final class EncodedEvents: Sendable {
         var carrier = Etcdserverpb_WatchResponse()
         carrier.events = events.map(Mvccpb_Event.init)
         let fields: [UInt8] = try carrier.serializedBytes()
+        guard fields.count <= Self.largestKeptBytes else { return fields }
         entries.withLock { entries in
             let entry = Entry(events: events, fields: fields)
             if entries.list.count < Self.capacity {

@@ -48,5 +48,11 @@ import Testing
         let decoded = try Etcdserverpb_WatchResponse(serializedBytes: encoded.fields(of: first))
         #expect(decoded.events.map(\.kv.value) == [Data("one".utf8)])
         #expect(try encoded.fields(of: []).isEmpty)
+        // A batch too large to keep is encoded each time, the same way.
+        let large = (0..<100).map { Self.event("big\($0)", String(repeating: "x", count: 1000), revision: 50) }
+        let once = try encoded.fields(of: large)
+        #expect(once.count > 64 * 1024)
+        #expect(try encoded.fields(of: large) == once)
+        #expect(try Etcdserverpb_WatchResponse(serializedBytes: once).events.count == 100)
     }
 }
