@@ -96,7 +96,7 @@ package final class WatchHub: Sendable {
 
     /// Called by the writer with the events of newly applied entries and the view that shows them.
     func publish(_ events: [Event], view: ReadView) {
-        var wake: [(CheckedContinuation<WatchResponse?, Never>, WatchResponse)] = []
+        var wake: [(CheckedContinuation<WatchResponse?, Never>, WatchResponse?)] = []
         state.withLock { state in
             state.view = view
             guard !events.isEmpty else { return }
@@ -117,15 +117,22 @@ package final class WatchHub: Sendable {
     /// (returned, to be resumed outside the lock) or buffers it, or moves the watcher aside to
     /// catch up from the history when its buffer would overflow.
     private func offer(_ matches: inout SharedMatches, to watcher: inout WatcherState, revision: Int64)
-        -> (CheckedContinuation<WatchResponse?, Never>, WatchResponse)?
+        -> (CheckedContinuation<WatchResponse?, Never>, WatchResponse?)?
     {
         guard watcher.synced, !watcher.canceled else { return nil }
         let matched = matches.events(for: watcher)
         guard !matched.isEmpty else { return nil }
         if watcher.bufferedEvents + matched.count > bufferLimit {
-            // Too slow: stop feeding it; its consumer reads these from the history.
+            // Too much at once: stop feeding it; its consumer reads these from the history. A
+            // consumer already waiting (one publication larger than the whole buffer, as when a
+            // member that was cut off applies its backlog) is woken with nothing to look again:
+            // left waiting, it would wait forever, since an unsynced watcher is never fed.
             watcher.synced = false
             watcher.nextRevision = matched[0].kv.modRevision
+            if let waiter = watcher.waiter {
+                watcher.waiter = nil
+                return (waiter, nil)
+            }
             return nil
         }
         let response = WatchResponse(revision: revision, events: matched)

@@ -145,6 +145,23 @@ struct WatchTests {
         #expect(await slow.next()?.events.map(\.kv.modRevision) == [2_002])
     }
 
+    /// A consumer already waiting when one publication brings more events than its whole buffer
+    /// (a member that was cut off applying its backlog at once) catches up from the history. It
+    /// once waited forever: the watcher was moved aside to catch up, but its consumer not woken.
+    @Test func aWaitingWatcherGivenMoreThanItsBufferAtOnceCatchesUp() async throws {
+        let store = MVCCStore(watchBufferLimit: 8)
+        let watcher = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
+        let consumer = Task { await Self.events(watcher, count: 21, timeout: .seconds(10)) }
+        while store.watchHub.state.withLock({ $0.watchers.values.first?.waiter == nil }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        try store.batch { for index in 0..<20 { try Self.put(store, "k\(index)", "\(index)") } }
+        try Self.put(store, "after", "x")
+        let (events, _) = await consumer.value
+        #expect(events.map(\.kv.modRevision) == Array(2...22))
+        #expect(store.watchHub.watcherCounts.unsynced == 0)
+    }
+
     @Test func compactionRacingSlowWatcherCancelsIt() async throws {
         let store = MVCCStore(watchBufferLimit: 4)
         let slow = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
