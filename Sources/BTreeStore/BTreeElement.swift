@@ -20,8 +20,7 @@ extension BTreeElement {
 /// Starts loading the reference count of the object whose address is stored at `slot`.
 @inline(__always)
 func prefetchReferenceCount(ofObjectAt slot: UnsafeRawPointer) {
-    // A Swift object starts with its metadata pointer, then its reference counts.
-    cprefetch_write(slot.load(as: UnsafeRawPointer.self) + MemoryLayout<UnsafeRawPointer>.size)
+    cprefetch_write(slot.load(as: UnsafeRawPointer.self) + MemoryLayout<HeapObjectPrefix>.offset(of: \.referenceCounts)!)
 }
 
 extension Array: BTreeElement where Element == UInt8 {

@@ -26,7 +26,7 @@ struct BTreeNodeHeader {
 }
 
 /// The metadata and reference counts that precede a Swift object's stored properties.
-private struct HeapObjectPrefix {
+struct HeapObjectPrefix {
     var metadata: UnsafeRawPointer
     var referenceCounts: UInt64
 }

@@ -149,28 +149,28 @@ package final class WatchHub: Sendable {
     /// watchers asking for the same thing share one array (and its buffer), which also lets the
     /// server encode those events once for all of them.
     struct SharedMatches {
-        let events: [Event]
+        let published: [Event]
         private let firstRevision: Int64
         private var byShape: [MatchShape: [Event]] = [:]
         /// The last shape looked up: most watchers of one publication ask for the same thing, and
         /// comparing is cheaper than hashing.
         private var last: (shape: MatchShape, matched: [Event])?
 
-        init(_ events: [Event]) {
-            self.events = events
-            firstRevision = events[0].kv.modRevision
+        init(_ published: [Event]) {
+            self.published = published
+            firstRevision = published[0].kv.modRevision
         }
 
         mutating func events(for watcher: WatcherState) -> [Event] {
             // A watcher starting within these events gets its own cut.
-            guard watcher.nextRevision <= firstRevision else { return WatchHub.matching(events, for: watcher) }
+            guard watcher.nextRevision <= firstRevision else { return WatchHub.matching(published, for: watcher) }
             if let last, last.shape.describes(watcher.request) { return last.matched }
             let shape = MatchShape(watcher.request)
             let matched: [Event]
             if let cached = byShape[shape] {
                 matched = cached
             } else {
-                matched = WatchHub.matching(events, for: watcher)
+                matched = WatchHub.matching(published, for: watcher)
                 byShape[shape] = matched
             }
             last = (shape, matched)

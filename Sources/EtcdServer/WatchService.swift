@@ -29,7 +29,6 @@ struct WatchService {
 private final class WatchStream: Sendable {
     let core: ServerCore
     let response: GRPCResponseWriter<Etcdserverpb_WatchResponse>
-    let encodedEvents: EncodedEvents
     private struct State {
         /// A reserved id maps to nil until its watcher runs.
         var watches: [Int64: (watcher: Watcher, task: Task<Void, Never>)?] = [:]
@@ -41,7 +40,6 @@ private final class WatchStream: Sendable {
     init(core: ServerCore, response: GRPCResponseWriter<Etcdserverpb_WatchResponse>) {
         self.core = core
         self.response = response
-        encodedEvents = core.encodedWatchEvents
     }
 
     func handle(_ message: Etcdserverpb_WatchRequest) async throws {
@@ -107,7 +105,7 @@ private final class WatchStream: Sendable {
         let watcher = core.watchHub.watch(watch)
         let core = core
         let response = response
-        let encodedEvents = encodedEvents
+        let encodedEvents = core.encodedWatchEvents
         let task = Task {
             while !Task.isCancelled {
                 let next = await withTaskCancellationHandler {

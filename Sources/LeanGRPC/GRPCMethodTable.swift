@@ -176,15 +176,10 @@ public struct GRPCRequestStream<Request: Message & Sendable>: AsyncSequence, Sen
 public struct GRPCResponseWriter<Response: Message & Sendable>: Sendable {
     let call: GRPCServerCall
 
-    public func write(_ response: Response) async throws {
-        let bytes: [UInt8] = try response.serializedBytes()
-        try await call.send(bytes)
-    }
-
-    /// Writes `response` followed by `fields`, fields of the same message already encoded.
+    /// Writes `response`, followed by `fields`: fields of the same message already encoded.
     /// Protobuf decodes concatenated encodings as one merged message (repeated fields appended),
     /// so a part shared by many responses can be encoded once.
-    public func write(_ response: Response, appending fields: [UInt8]) async throws {
+    public func write(_ response: Response, appending fields: [UInt8] = []) async throws {
         var bytes: [UInt8] = try response.serializedBytes()
         bytes.append(contentsOf: fields)
         try await call.send(bytes)

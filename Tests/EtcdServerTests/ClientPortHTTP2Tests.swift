@@ -10,13 +10,24 @@ import TestSupport
 /// did not: the connection's first SETTINGS ACK, PING ACK and connection WINDOW_UPDATE were
 /// swallowed, and a client sending more than 64 KiB on a fresh connection waited forever.)
 @Suite(.serialized) struct ClientPortHTTP2Tests {
-    @Test func answersToFramesInTheFirstReadReachTheClient() async throws {
-        try await TemporaryDirectory.with(prefix: "ours-first-read") { directory in
+    /// Runs `body` with a raw connection to the client port of a fresh member of ours.
+    private static func withClientPort(_ prefix: String, _ body: (RawSocket) throws -> Void) async throws {
+        try await TemporaryDirectory.with(prefix: prefix) { directory in
             let member = try await ServerProcessTests.startOurs(in: directory)
             defer { Task { await member.stop() } }
             let socket = try RawSocket(port: member.clientPort)
             defer { socket.close() }
-            var first: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+            try body(socket)
+            await member.stop()
+        }
+    }
+
+    /// What an HTTP/2 client sends first.
+    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    @Test func answersToFramesInTheFirstReadReachTheClient() async throws {
+        try await Self.withClientPort("ours-first-read") { socket in
+            var first = Self.preface
             first += frame(type: 0x4, flags: 0, stream: 0, payload: [])  // SETTINGS, none changed
             first += frame(type: 0x6, flags: 0, stream: 0, payload: Array("12345678".utf8))  // PING
             // One write: the server reads preface, SETTINGS and PING together.
@@ -31,7 +42,6 @@ import TestSupport
             }
             #expect(settingsAcknowledged, "SETTINGS ACK for the client's first SETTINGS")
             #expect(pingAnswered, "PING ACK for a PING in the connection's first bytes")
-            await member.stop()
         }
     }
 
@@ -39,36 +49,30 @@ import TestSupport
     /// on its stream, as an unknown method, and the connection goes on serving. The server
     /// leaves the header-block checks to its call handler (they cost a few percent of its CPU).
     @Test func malformedRequestHeadersAreAnsweredAndTheConnectionLives() async throws {
-        try await TemporaryDirectory.with(prefix: "ours-malformed-headers") { directory in
-            let member = try await ServerProcessTests.startOurs(in: directory)
-            defer { Task { await member.stop() } }
-            let socket = try RawSocket(port: member.clientPort)
-            defer { socket.close() }
+        try await Self.withClientPort("ours-malformed-headers") { socket in
             func literal(_ name: String, _ value: String) -> [UInt8] {
                 // HPACK: literal header field without indexing, new name, no Huffman coding.
                 [0x00, UInt8(name.utf8.count)] + Array(name.utf8) + [UInt8(value.utf8.count)] + Array(value.utf8)
             }
             // :method POST and :scheme http from the static table; no :path.
             let block: [UInt8] = [0x83, 0x86] + literal("content-type", "application/grpc") + literal("X-Upper", "1")
-            var bytes: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+            var bytes = Self.preface
             bytes += frame(type: 0x4, flags: 0, stream: 0, payload: [])
             bytes += frame(type: 0x1, flags: 0x4 | 0x1, stream: 1, payload: block)  // END_HEADERS, END_STREAM
             bytes += frame(type: 0x6, flags: 0, stream: 0, payload: Array("87654321".utf8))
             try socket.send(bytes)
             var answered = false
             var pingAnswered = false
-            var wentAway = false
+            var refused = false
             let deadline = ContinuousClock.now + .seconds(10)
-            while !(answered && pingAnswered) && !wentAway && ContinuousClock.now < deadline {
+            while !(answered && pingAnswered) && !refused && ContinuousClock.now < deadline {
                 guard let (type, flags, payload) = try socket.readFrame() else { continue }
                 if type == 0x1 && flags & 0x1 == 1 { answered = true }  // trailers-only answer, stream 1
-                if type == 0x3 { answered = false; wentAway = true }     // RST_STREAM would mean refused
-                if type == 0x7 { wentAway = true }
+                if type == 0x3 || type == 0x7 { refused = true }         // RST_STREAM or GOAWAY
                 if type == 0x6 && flags & 0x1 == 1 && payload == Array("87654321".utf8) { pingAnswered = true }
             }
-            #expect(answered && !wentAway, "the request gets a trailers-only answer, not a reset or GOAWAY")
+            #expect(answered && !refused, "the request gets a trailers-only answer, not a reset or GOAWAY")
             #expect(pingAnswered, "the connection still answers PINGs")
-            await member.stop()
         }
     }
 }
