@@ -190,6 +190,10 @@ let package = Package(
             dependencies: ["EtcdServer", "etcd", "EtcdClient", "Raft", "BTreeStore", "EtcdProto", "TestSupport"]
         ),
         .testTarget(
+            name: "LoadToolTests",
+            dependencies: ["EtcdBenchmark", "etcd", "TestSupport"]
+        ),
+        .testTarget(
             name: "LeanGRPCTests",
             dependencies: [
                 "LeanGRPC", "EtcdProto",

@@ -65,9 +65,12 @@ struct Compare: AsyncParsableCommand {
             Workload(name: "range serializable, 100 clients", unit: "req/s",
                      measure: range(serializable: true, ["--clients", "100", "--conns", "10", "--total", "\(n(20_000))"])),
             Workload(name: "watch p99, 1000 watchers", unit: "ms") { endpoints in
-                let clients = try EtcdClient.fromEndpointList(endpoints, connections: 10)
-                let report = try await Workloads.watchLatency(clients: clients, watchers: 1000, puts: n(50), rate: 10)
-                for client in clients { await client.close() }
+                let connections = try await LoadRunner(
+                    endpoints: endpoints.split(separator: ",").map(String.init), connections: 10,
+                    clients: 1, total: 0, duration: nil, rate: nil).makeConnections()
+                let report = try await Workloads.watchLatency(connections: connections, watchers: 1000, puts: n(50), rate: 10)
+                for connection in connections { await connection.close() }
+                guard report.errors.isEmpty else { throw ValidationError("watch latency: \(report.errors)") }
                 return report.percentile(99) * 1000
             },
         ].filter { workload in only.map { workload.name.contains($0) } ?? true }

@@ -145,9 +145,9 @@ struct WatchLatency: AsyncParsableCommand {
 
     func run() async throws {
         let common = try CommonOptions.parse(["--endpoints", endpoints, "--conns", "\(conns)"] + (json ? ["--json"] : []))
-        let clients = try common.runner.makeClients()
-        let report = try await Workloads.watchLatency(clients: clients, watchers: watchers, puts: putTotal, rate: putRate)
-        for client in clients { await client.close() }
+        let connections = try await common.runner.makeConnections()
+        let report = try await Workloads.watchLatency(connections: connections, watchers: watchers, puts: putTotal, rate: putRate)
+        for connection in connections { await connection.close() }
         try common.show(report)
     }
 }

@@ -10,6 +10,11 @@ import Synchronization
 /// consumer and never does catch-up work, and no event is dropped or delivered twice: a watcher's
 /// `nextRevision` is the exact boundary between what it has and what it will read.
 ///
+/// A consumer may wait with a `WatchSink`: the writer then hands the sink what it publishes for
+/// that watcher, under the hub's lock and so in order with every other change of the watcher, and
+/// the consumer is woken only for what the sink declines or for anything else (a cancel, a
+/// progress request, falling behind).
+///
 /// - Complexity: publishing costs O(watchers × events) under the hub's lock (the writer's share of
 ///   the fan-out); a catch-up step reads O(history since the watcher's revision) on the
 ///   consumer's task.
@@ -31,9 +36,15 @@ package final class WatchHub: Sendable {
         var nextRevision: Int64
         var buffer: [WatchResponse] = []
         var bufferedEvents = 0
-        var waiter: CheckedContinuation<WatchResponse?, Never>?
+        var waiter: Waiter?
         var canceled = false
         var progressRequested = false
+    }
+
+    /// A consumer waiting for its next response, and where it takes responses meanwhile.
+    struct Waiter {
+        let continuation: CheckedContinuation<WatchResponse?, Never>
+        let sink: (any WatchSink)?
     }
 
     struct State {
@@ -85,7 +96,7 @@ package final class WatchHub: Sendable {
             where watcher.synced && watcher.request.progressNotify && watcher.buffer.isEmpty && !watcher.canceled {
                 if let waiter = watcher.waiter {
                     state.watchers[id]?.waiter = nil
-                    wake.append((waiter, progress))
+                    wake.append((waiter.continuation, progress))
                 } else {
                     state.watchers[id]?.buffer.append(progress)
                 }
@@ -131,14 +142,16 @@ package final class WatchHub: Sendable {
             watcher.nextRevision = matched[0].kv.modRevision
             if let waiter = watcher.waiter {
                 watcher.waiter = nil
-                return (waiter, nil)
+                return (waiter.continuation, nil)
             }
             return nil
         }
         let response = WatchResponse(revision: revision, events: matched)
         if let waiter = watcher.waiter {
+            // Taken by the sink, the response is delivered and the consumer goes on waiting.
+            if let sink = waiter.sink, sink.accept(response) { return nil }
             watcher.waiter = nil
-            return (waiter, response)
+            return (waiter.continuation, response)
         }
         watcher.buffer.append(response)
         watcher.bufferedEvents += matched.count
@@ -213,7 +226,7 @@ package final class WatchHub: Sendable {
                 state.watchers.values[index].synced = false
                 if let waiter = state.watchers.values[index].waiter {
                     state.watchers.values[index].waiter = nil
-                    wake.append(waiter)
+                    wake.append(waiter.continuation)
                 }
             }
         }
@@ -237,7 +250,8 @@ package final class WatchHub: Sendable {
     // MARK: Consumer side
 
     /// The next response of watcher `id`, waiting if there is none; nil once it is canceled.
-    func next(_ id: Int64) async -> WatchResponse? {
+    /// While it waits, `sink` takes what the writer publishes for it.
+    func next(_ id: Int64, sink: (any WatchSink)?) async -> WatchResponse? {
         while true {
             enum Step {
                 case deliver(WatchResponse?)
@@ -277,7 +291,9 @@ package final class WatchHub: Sendable {
                             return true
                         }
                         precondition(watcher.waiter == nil, "one consumer per watcher")
-                        state.watchers[id]?.waiter = continuation
+                        // Fragments are cut on the consumer's side, so a watcher asking for them has no sink.
+                        let sink = watcher.request.fragment ? nil : sink
+                        state.watchers[id]?.waiter = Waiter(continuation: continuation, sink: sink)
                         return false
                     }
                     if ready { continuation.resume(returning: nil) }
@@ -363,7 +379,7 @@ package final class WatchHub: Sendable {
             state.watchers[id]?.progressRequested = true
             let waiter = state.watchers[id]?.waiter
             state.watchers[id]?.waiter = nil
-            return waiter
+            return waiter?.continuation
         }
         // Woken with nothing, the consumer looks again and finds the request.
         waiter?.resume(returning: nil)
@@ -376,7 +392,7 @@ package final class WatchHub: Sendable {
             state.watchers[id]?.canceled = true
             let waiter = state.watchers[id]?.waiter
             state.watchers[id]?.waiter = nil
-            return waiter
+            return waiter?.continuation
         }
         waiter?.resume(returning: nil)
     }

@@ -17,7 +17,12 @@ package final class Watcher: Sendable {
     /// The next response, waiting for one if needed; nil after cancellation once everything
     /// pending was delivered. A response with `canceled` set (compaction) is the last one.
     package func next() async -> WatchResponse? {
-        await hub.next(id)
+        await hub.next(id, sink: nil)
+    }
+
+    /// `next()`, with `sink` taking the responses published while this waits (see `WatchSink`).
+    package func next(sink: any WatchSink) async -> WatchResponse? {
+        await hub.next(id, sink: sink)
     }
 
     /// Asks for a progress notification, sent once the watcher has delivered everything up to
@@ -30,4 +35,13 @@ package final class Watcher: Sendable {
     package func cancel() {
         hub.cancel(id)
     }
+}
+
+/// Takes a watcher's responses straight from the writer while the watcher's consumer waits, so a
+/// publication reaches an idle consumer's client without a task switch per watcher.
+package protocol WatchSink: Sendable {
+    /// Takes `response` if it can at once; false hands it to the waiting consumer instead.
+    /// Called under the hub's lock, in the watcher's delivery order: it must be quick and must
+    /// not call the hub.
+    func accept(_ response: WatchResponse) -> Bool
 }

@@ -5,7 +5,8 @@ import LeanGRPC
 import Synchronization
 
 /// etcd's Watch service: one bidirectional stream carries many watches, each fed by the store's
-/// watch hub on its own task, which writes its responses straight to the stream. A watch's
+/// watch hub: while its task waits, what is published goes from the hub straight to the stream,
+/// and the task writes the rest (catching up, cancellation, progress). A watch's
 /// `created` answer is written before its task starts, and its cancel answer after the task
 /// ended, so they bracket its events; a slow client holds up only its own stream's writers (the
 /// hub moves a watcher that falls behind to catching up from history).
@@ -103,26 +104,19 @@ private final class WatchStream: Sendable {
         answer.watchID = id
         try await response.write(answer)
         let watcher = core.watchHub.watch(watch)
-        let core = core
-        let response = response
-        let encodedEvents = core.encodedWatchEvents
+        let sink = WatchStreamSink(core: core, response: response, watchID: id)
         let task = Task {
             while !Task.isCancelled {
                 let next = await withTaskCancellationHandler {
-                    await watcher.next()
+                    await watcher.next(sink: sink)
                 } onCancel: {
                     watcher.cancel()
                 }
                 guard let next else { break }
-                var message = Etcdserverpb_WatchResponse()
-                message.header = core.header(revision: next.revision)
-                message.watchID = id
-                message.compactRevision = next.compactRevision
-                message.canceled = next.canceled
-                message.fragment = next.fragment
                 // A failed write means the stream is gone: the stream cancels this watch.
                 do {
-                    try await response.write(message, appending: try encodedEvents.fields(of: next.events))
+                    let (message, events) = try sink.message(for: next)
+                    try await response.write(message, appending: events)
                 } catch {
                     break
                 }
@@ -154,6 +148,38 @@ private final class WatchStream: Sendable {
             watch.watcher.cancel()
             watch.task.cancel()
         }
+    }
+}
+
+/// Writes one watch's responses to its stream straight from the hub while the watch's task waits
+/// (see `WatchSink`), so a publication costs the stream's connection one event-loop task for all
+/// its watches, and the watch's task no wake-up. What it declines (the stream has too much
+/// unwritten) the task writes, waiting.
+private struct WatchStreamSink: WatchSink {
+    let core: ServerCore
+    let response: GRPCResponseWriter<Etcdserverpb_WatchResponse>
+    let watchID: Int64
+
+    func accept(_ next: WatchResponse) -> Bool {
+        // What the client will hold until it is written: keys and values, and a little for the rest.
+        var bytes = 64
+        for event in next.events {
+            bytes += 32 + event.kv.key.count + event.kv.value.count
+            if let previous = event.prevKV { bytes += previous.key.count + previous.value.count }
+        }
+        return response.post(estimatedBytes: bytes) { [self] in try message(for: next) }
+    }
+
+    /// The response for `next`: its header and id, and its events encoded once for every watch
+    /// that gets the same ones.
+    func message(for next: WatchResponse) throws -> (response: Etcdserverpb_WatchResponse, appending: [UInt8]) {
+        var message = Etcdserverpb_WatchResponse()
+        message.header = core.header(revision: next.revision)
+        message.watchID = watchID
+        message.compactRevision = next.compactRevision
+        message.canceled = next.canceled
+        message.fragment = next.fragment
+        return (message, try core.encodedWatchEvents.fields(of: next.events))
     }
 }
 

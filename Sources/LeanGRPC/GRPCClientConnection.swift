@@ -5,10 +5,11 @@ import NIOHTTP2
 import NIOPosix
 import SwiftProtobuf
 
-/// One plaintext HTTP/2 connection making unary gRPC calls, the client twin of
-/// `GRPCConnectionHandler`: a call is an entry of one handler and a continuation, with no
-/// per-call channel or task. For the load tool, whose own cost per request is shared with the
-/// server under test on the same cores; it has no retries, deadlines or TLS.
+/// One plaintext HTTP/2 connection making gRPC calls, the client twin of
+/// `GRPCConnectionHandler`: a call is an entry of one handler and a continuation (or, for a
+/// stream, a callback), with no per-call channel or task. For the load tool, whose own cost per
+/// request is shared with the server under test on the same cores; it has no retries, deadlines
+/// or TLS.
 public final class GRPCClientConnection: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<GRPCClientHandler>
@@ -59,6 +60,25 @@ public final class GRPCClientConnection: Sendable {
         return try Response(serializedBytes: reply)
     }
 
+    /// Opens a streaming call on `path` and sends `request` on it, leaving the request side
+    /// open. Every response message goes to `onMessage`, and the call's end (nil: status OK) to
+    /// `onEnd`, on the connection's event loop: both must be quick. Returns once the request is
+    /// written; the call lasts until the server ends it or the connection closes.
+    public func openStream<Request: Message & Sendable>(
+        _ path: String, _ request: Request,
+        onMessage: @escaping @Sendable ([UInt8]) -> Void,
+        onEnd: @escaping @Sendable (RPCError?) -> Void
+    ) async throws {
+        let bytes: [UInt8] = try request.serializedBytes()
+        let handler = handler
+        let receiver = GRPCClientHandler.StreamReceiver(onMessage: onMessage, onEnd: onEnd)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            channel.eventLoop.execute {
+                handler.value.startStream(path: path, message: bytes, receiver: receiver, written: continuation)
+            }
+        }
+    }
+
     public func close() async {
         try? await channel.close()
     }
@@ -71,8 +91,19 @@ final class GRPCClientHandler: ChannelInboundHandler {
     static let streamWindowBytes = 1 << 20
     static let connectionWindowBytes = 4 << 20
 
+    /// Where a streaming call's responses go.
+    struct StreamReceiver: Sendable {
+        let onMessage: @Sendable ([UInt8]) -> Void
+        let onEnd: @Sendable (RPCError?) -> Void
+    }
+
+    private enum Answer {
+        case unary(CheckedContinuation<[UInt8], any Error>)
+        case stream(StreamReceiver)
+    }
+
     private struct Call {
-        let continuation: CheckedContinuation<[UInt8], any Error>
+        let answer: Answer
         var received: ByteBuffer?
     }
 
@@ -100,12 +131,24 @@ final class GRPCClientHandler: ChannelInboundHandler {
     }
 
     func start(path: String, message: [UInt8], continuation: CheckedContinuation<[UInt8], any Error>) {
-        guard let context, active else {
+        guard active, send(path: path, message: message, endStream: true, answer: .unary(continuation)) != nil else {
             return continuation.resume(throwing: RPCError(code: .unavailable, message: "connection closed"))
         }
+    }
+
+    func startStream(path: String, message: [UInt8], receiver: StreamReceiver, written: CheckedContinuation<Void, any Error>) {
+        guard active, let promise = send(path: path, message: message, endStream: false, answer: .stream(receiver)) else {
+            return written.resume(throwing: RPCError(code: .unavailable, message: "connection closed"))
+        }
+        promise.futureResult.whenComplete { result in written.resume(with: result) }
+    }
+
+    /// Opens a stream with `message` as its first request; the promise of that message's write.
+    private func send(path: String, message: [UInt8], endStream: Bool, answer: Answer) -> EventLoopPromise<Void>? {
+        guard let context else { return nil }
         let id = nextStreamID
         nextStreamID = id.advanced(by: 2)
-        calls[id] = Call(continuation: continuation)
+        calls[id] = Call(answer: answer)
         let headers: HPACKHeaders = [
             ":method": "POST", ":scheme": "http", ":path": path, ":authority": authority,
             "content-type": "application/grpc", "te": "trailers",
@@ -121,9 +164,10 @@ final class GRPCClientHandler: ChannelInboundHandler {
             bound.value.fail(id, RPCError(code: .unavailable, message: "request not sent: \(error)"))
         }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: true)))),
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: endStream)))),
                       promise: written)
         scheduleFlush()
+        return written
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -145,6 +189,7 @@ final class GRPCClientHandler: ChannelInboundHandler {
             } else {
                 calls[frame.streamID]?.received = buffer
             }
+            if case .stream(let receiver) = calls[frame.streamID]?.answer { deliverMessages(frame.streamID, to: receiver) }
         case .rstStream(let code):
             fail(frame.streamID, RPCError(code: .unavailable, message: "stream reset by the server: \(code)"))
         default:
@@ -181,22 +226,43 @@ final class GRPCClientHandler: ChannelInboundHandler {
         // Stream errors end their call through StreamClosedEvent; connection errors close it.
     }
 
+    /// Hands a streaming call's complete messages to its receiver.
+    private func deliverMessages(_ id: HTTP2StreamID, to receiver: StreamReceiver) {
+        guard var received = calls[id]?.received else { return }
+        calls[id]?.received = nil
+        while received.readableBytes >= 5,
+              let length = received.getInteger(at: received.readerIndex + 1, as: UInt32.self),
+              received.readableBytes >= 5 + Int(length) {
+            received.moveReaderIndex(forwardBy: 5)
+            receiver.onMessage(received.readBytes(length: Int(length)) ?? [])
+        }
+        if received.readableBytes > 0 { calls[id]?.received = received }
+    }
+
     private func complete(_ id: HTTP2StreamID, status: Int, message: String?) {
         guard let call = calls.removeValue(forKey: id) else { return }
-        guard status == 0 else {
-            let code = RPCError.Code(rawStatus: status)
-            return call.continuation.resume(throwing: RPCError(code: code, message: message.map(Self.percentDecoded) ?? ""))
+        let error = status == 0 ? nil
+            : RPCError(code: RPCError.Code(rawStatus: status), message: message.map(Self.percentDecoded) ?? "")
+        switch call.answer {
+        case .stream(let receiver):
+            receiver.onEnd(error)
+        case .unary(let continuation):
+            if let error { return continuation.resume(throwing: error) }
+            guard var received = call.received, received.readableBytes >= 5,
+                  received.readInteger(as: UInt8.self) == 0, let length = received.readInteger(as: UInt32.self),
+                  let bytes = received.readBytes(length: Int(length)) else {
+                return continuation.resume(throwing: RPCError(code: .internalError, message: "malformed or missing response message"))
+            }
+            continuation.resume(returning: bytes)
         }
-        guard var received = call.received, received.readableBytes >= 5,
-              received.readInteger(as: UInt8.self) == 0, let length = received.readInteger(as: UInt32.self),
-              let bytes = received.readBytes(length: Int(length)) else {
-            return call.continuation.resume(throwing: RPCError(code: .internalError, message: "malformed or missing response message"))
-        }
-        call.continuation.resume(returning: bytes)
     }
 
     private func fail(_ id: HTTP2StreamID, _ error: RPCError) {
-        calls.removeValue(forKey: id)?.continuation.resume(throwing: error)
+        switch calls.removeValue(forKey: id)?.answer {
+        case .unary(let continuation): continuation.resume(throwing: error)
+        case .stream(let receiver): receiver.onEnd(error)
+        case nil: break
+        }
     }
 
     private func scheduleFlush() {

@@ -37,6 +37,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private var closing = false
     private let flusher = FlushCoalescer()
     private let windows: InboundWindows
+    /// Made with the first call.
+    private var outbox: ConnectionOutbox?
 
     private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
     private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
@@ -127,9 +129,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             table.completion(entry.name, entry.kind, refusal.code)
             return
         }
-        let call = GRPCServerCall(name: entry.name, eventLoop: context.eventLoop,
-                                  connection: NIOLoopBound(self, eventLoop: context.eventLoop),
-                                  streamID: id, errorMapping: table.errorMapping)
+        let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let outbox = self.outbox ?? ConnectionOutbox(eventLoop: context.eventLoop)
+        self.outbox = outbox
+        let call = GRPCServerCall(name: entry.name, eventLoop: context.eventLoop, connection: connection,
+                                  outbox: outbox, streamID: id, errorMapping: table.errorMapping)
         var stream = Stream(call: call, entry: entry)
         if let start = entry.stream {
             let (requests, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()

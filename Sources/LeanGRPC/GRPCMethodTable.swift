@@ -180,8 +180,24 @@ public struct GRPCResponseWriter<Response: Message & Sendable>: Sendable {
     /// Protobuf decodes concatenated encodings as one merged message (repeated fields appended),
     /// so a part shared by many responses can be encoded once.
     public func write(_ response: Response, appending fields: [UInt8] = []) async throws {
+        try await call.send(Self.encoded(response, appending: fields))
+    }
+
+    /// Queues a response made by `make` on the connection's event loop, in order with the other
+    /// writes, without waiting; false when the call is gone or too much of it is still unwritten
+    /// (nothing is queued then: `write` the response instead, which waits).
+    /// `estimatedBytes` counts against the unwritten limit until the response is written.
+    public func post(estimatedBytes: Int,
+                     _ make: @escaping @Sendable () throws -> (response: Response, appending: [UInt8])) -> Bool {
+        call.post(estimatedBytes: estimatedBytes) {
+            let (response, fields) = try make()
+            return try Self.encoded(response, appending: fields)
+        }
+    }
+
+    private static func encoded(_ response: Response, appending fields: [UInt8]) throws -> [UInt8] {
         var bytes: [UInt8] = try response.serializedBytes()
         bytes.append(contentsOf: fields)
-        try await call.send(bytes)
+        return bytes
     }
 }

@@ -5,11 +5,13 @@ import SwiftProtobuf
 import Synchronization
 
 /// One call on one HTTP/2 stream, as its handler sees it: safe to use from any thread. Every
-/// write hops to the connection's event loop, where the stream's state lives.
+/// write hops to the connection's event loop, where the stream's state lives, through the
+/// connection's outbox, which keeps them in order.
 public final class GRPCServerCall: Sendable {
     public let name: GRPCMethodName
     let eventLoop: any EventLoop
     private let connection: NIOLoopBound<GRPCConnectionHandler>
+    private let outbox: ConnectionOutbox
     private let streamID: HTTP2StreamID
     private let errorMapping: @Sendable (any Error) -> RPCError
 
@@ -26,10 +28,11 @@ public final class GRPCServerCall: Sendable {
     static let unwrittenLimit = 256 << 10
 
     init(name: GRPCMethodName, eventLoop: any EventLoop, connection: NIOLoopBound<GRPCConnectionHandler>,
-         streamID: HTTP2StreamID, errorMapping: @escaping @Sendable (any Error) -> RPCError) {
+         outbox: ConnectionOutbox, streamID: HTTP2StreamID, errorMapping: @escaping @Sendable (any Error) -> RPCError) {
         self.name = name
         self.eventLoop = eventLoop
         self.connection = connection
+        self.outbox = outbox
         self.streamID = streamID
         self.errorMapping = errorMapping
     }
@@ -94,19 +97,82 @@ public final class GRPCServerCall: Sendable {
             return state.unwritten > Self.unwrittenLimit
         }
         guard let wait else { throw CancellationError() }
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in self.state.withLock { $0.unwritten -= size } }
+        let promise = unwrittenPromise(size)
         let connection = connection
         let streamID = streamID
         run { connection.value.send(streamID: streamID, message: message, promise: promise) }
         if wait { try await promise.futureResult.get() }
     }
 
-    private func run(_ body: @escaping @Sendable () -> Void) {
-        if eventLoop.inEventLoop {
-            body()
-        } else {
-            eventLoop.execute(body)
+    /// Queues one message of a streaming call without waiting, to be encoded on the event loop by
+    /// `encode`, in order with this call's other writes. Declines (false, nothing queued) when the
+    /// call is cancelled or `estimatedBytes` more would pass the unwritten limit: the caller then
+    /// uses `send`, which waits.
+    func post(estimatedBytes: Int, _ encode: @escaping @Sendable () throws -> [UInt8]) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.cancelled, state.unwritten + estimatedBytes <= Self.unwrittenLimit else { return false }
+            state.unwritten += estimatedBytes
+            return true
         }
+        guard accepted else { return false }
+        let connection = connection
+        let streamID = streamID
+        let errorMapping = errorMapping
+        run {
+            do {
+                connection.value.send(streamID: streamID, message: try encode(), promise: self.unwrittenPromise(estimatedBytes))
+            } catch {
+                self.state.withLock { $0.unwritten -= estimatedBytes }
+                connection.value.finish(streamID: streamID, message: nil, status: errorMapping(error))
+            }
+        }
+        return true
+    }
+
+    /// A write's promise that takes its bytes off the unwritten count once it completes.
+    private func unwrittenPromise(_ size: Int) -> EventLoopPromise<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.state.withLock { $0.unwritten -= size } }
+        return promise
+    }
+
+    private func run(_ body: @escaping @Sendable () -> Void) {
+        outbox.run(body)
+    }
+}
+
+/// The work other threads hand one connection's event loop for its calls (messages, answers,
+/// ends), run in the order it was handed over: the first piece handed over while none is waiting
+/// queues one event-loop task, which runs every piece handed over by then. A store publication
+/// that feeds many watch streams of one connection so costs one hop, not one each; and since
+/// every write of a call goes through here, none can overtake another.
+final class ConnectionOutbox: Sendable {
+    private let eventLoop: any EventLoop
+    private let waiting = Mutex<[@Sendable () -> Void]>([])
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func run(_ body: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop {
+            // What is waiting was handed over first.
+            runWaiting()
+            body()
+            return
+        }
+        let first = waiting.withLock { waiting in
+            waiting.append(body)
+            return waiting.count == 1
+        }
+        if first { eventLoop.execute { self.runWaiting() } }
+    }
+
+    private func runWaiting() {
+        let bodies = waiting.withLock { waiting in
+            defer { waiting.removeAll(keepingCapacity: true) }
+            return waiting
+        }
+        for body in bodies { body() }
     }
 }

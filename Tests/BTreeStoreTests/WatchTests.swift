@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import BTreeStore
 
@@ -160,6 +161,61 @@ struct WatchTests {
         let (events, _) = await consumer.value
         #expect(events.map(\.kv.modRevision) == Array(2...22))
         #expect(store.watchHub.watcherCounts.unsynced == 0)
+    }
+
+    /// A sink that takes responses until it has `capacity` of them, then declines.
+    final class RecordingSink: WatchSink {
+        let capacity: Int
+        let taken = Mutex<[WatchResponse]>([])
+        init(capacity: Int) { self.capacity = capacity }
+        func accept(_ response: WatchResponse) -> Bool {
+            taken.withLock { taken in
+                guard taken.count < capacity else { return false }
+                taken.append(response)
+                return true
+            }
+        }
+    }
+
+    @Test func aSinkTakesWhatIsPublishedWhileItsConsumerWaitsAndTheConsumerGetsTheRest() async throws {
+        let store = MVCCStore(watchBufferLimit: 8)
+        let watcher = store.watchHub.watch(WatchRequest(key: [0], rangeEnd: [0]))
+        let sink = RecordingSink(capacity: 3)
+        let consumer = Task { await watcher.next(sink: sink) }
+        while store.watchHub.state.withLock({ $0.watchers.values.first?.waiter == nil }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        // Three go to the sink with the consumer still waiting; the fourth, declined, wakes it.
+        for index in 0..<4 { try Self.put(store, "k\(index)", "\(index)") }
+        let woken = await consumer.value
+        #expect(sink.taken.withLock { $0.flatMap(\.events).map(\.kv.modRevision) } == [2, 3, 4])
+        #expect(woken?.events.map(\.kv.modRevision) == [5])
+        // Nothing waits now: the next publication is buffered for the consumer, not sunk.
+        try Self.put(store, "k4", "4")
+        #expect(await watcher.next(sink: RecordingSink(capacity: 10))?.events.map(\.kv.modRevision) == [6])
+        // A cancel wakes a consumer waiting with a sink; it ends the watch.
+        let last = Task { await watcher.next(sink: sink) }
+        while store.watchHub.state.withLock({ $0.watchers.values.first?.waiter == nil }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        watcher.cancel()
+        #expect(await last.value == nil)
+    }
+
+    @Test func aWatcherAskingForFragmentsGetsNoSink() async throws {
+        let store = MVCCStore(watchFragmentBytes: 100)
+        var request = WatchRequest(key: [0], rangeEnd: [0])
+        request.fragment = true
+        let watcher = store.watchHub.watch(request)
+        let sink = RecordingSink(capacity: 10)
+        let consumer = Task { await watcher.next(sink: sink) }
+        while store.watchHub.state.withLock({ $0.watchers.values.first?.waiter == nil }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let value = [UInt8](repeating: 1, count: 40)
+        _ = try store.txn(TxnRequest(success: (0..<10).map { .put(PutRequest(key: bytes("k\($0)"), value: value)) }))
+        let first = await consumer.value
+        #expect(first?.fragment == true && sink.taken.withLock(\.isEmpty))
     }
 
     @Test func compactionRacingSlowWatcherCancelsIt() async throws {

@@ -109,6 +109,49 @@ import Testing
         }
     }
 
+    @Test func postedMessagesKeepTheirOrderWithWrittenOnesAndAreDeclinedWhenTheClientLagsBehind() async throws {
+        let declinedAt = Mutex<Int?>(nil)
+        let total = 400
+        var table = GRPCMethodTable()
+        table.addStream(service: "etcdserverpb.Watch", method: "Watch", kind: .bidiStream) {
+            (requests: GRPCRequestStream<Etcdserverpb_WatchRequest>, responses: GRPCResponseWriter<Etcdserverpb_WatchResponse>) in
+            for try await _ in requests {
+                // 64 KiB each, posted while the client reads nothing until one is declined (the
+                // unwritten limit is reached); that one is written, waiting, and from then on
+                // posts and writes alternate.
+                for id in 0..<total {
+                    let response = Etcdserverpb_WatchResponse.with {
+                        $0.watchID = Int64(id)
+                        $0.events = [.with { $0.kv.value = Data(count: 64 << 10) }]
+                    }
+                    let declined = declinedAt.withLock { $0 } != nil
+                    if declined && id % 2 == 0 {
+                        try await responses.write(response)
+                    } else if !responses.post(estimatedBytes: 64 << 10, { (response, []) }) {
+                        if !declined { declinedAt.withLock { $0 = id } }
+                        try await responses.write(response)
+                    }
+                }
+            }
+        }
+        try await withServer(table) { client, _ in
+            let watch = Etcdserverpb_Watch.Client(wrapping: client)
+            let ids = try await watch.watch { writer in
+                try await writer.write(.with { $0.createRequest.watchID = 1 })
+            } onResponse: { response in
+                try await waitUntil { declinedAt.withLock { $0 } != nil }
+                var ids: [Int64] = []
+                for try await message in response.messages {
+                    ids.append(message.watchID)
+                    if ids.count == total { break }
+                }
+                return ids
+            }
+            #expect(ids == (0..<Int64(total)).map { $0 })
+            #expect(try #require(declinedAt.withLock { $0 }) > 0)
+        }
+    }
+
     @Test func aClientThatCancelsAStreamCancelsItsHandler() async throws {
         let started = Mutex(false)
         let cancelled = Mutex(false)
@@ -228,6 +271,55 @@ import Testing
             }
             try await group.waitForAll()
         }
+        await connection.close()
+    }
+}
+
+extension LeanGRPCClientTests {
+    @Test func streamsDeliverEveryMessageInOrderAndTheirEnd() async throws {
+        var table = GRPCMethodTable()
+        table.addStream(service: "etcdserverpb.Watch", method: "Watch", kind: .bidiStream) {
+            (requests: GRPCRequestStream<Etcdserverpb_WatchRequest>, responses: GRPCResponseWriter<Etcdserverpb_WatchResponse>) in
+            for try await request in requests {
+                let count = Int(request.createRequest.startRevision)
+                // Small ones share frames; every 50th spans several (16 KiB frames).
+                for id in 0..<count {
+                    try await responses.write(.with {
+                        $0.watchID = Int64(id)
+                        if id % 50 == 0 { $0.events = [.with { $0.kv.value = Data(count: 40 << 10) }] }
+                    })
+                }
+                if request.createRequest.key == Data("fail".utf8) {
+                    throw RPCError(code: .failedPrecondition, message: "etcdserver: 100% done")
+                }
+                return
+            }
+        }
+        let listener = try await GRPCListener.bind(
+            host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton, table: table,
+            configuration: .init(maximumReceiveMessageBytes: 4 << 20, maximumConcurrentStreams: 100)) { _ in }
+        defer { listener.closeAll() }
+        let connection = try await GRPCClientConnection.connect(host: "127.0.0.1", port: try #require(listener.localAddress?.port))
+        let received = Mutex<[Int: [Int64]]>([:])
+        let ends = Mutex<[Int: String]>([:])
+        for stream in 0..<3 {
+            try await connection.openStream(
+                "/etcdserverpb.Watch/Watch",
+                Etcdserverpb_WatchRequest.with {
+                    $0.createRequest.startRevision = 500
+                    if stream == 2 { $0.createRequest.key = Data("fail".utf8) }
+                },
+                onMessage: { bytes in
+                    let id = (try? Etcdserverpb_WatchResponse(serializedBytes: bytes))?.watchID ?? -1
+                    received.withLock { $0[stream, default: []].append(id) }
+                },
+                onEnd: { error in
+                    ends.withLock { $0[stream] = error.map { "\($0.code) \($0.message)" } ?? "OK" }
+                })
+        }
+        try await waitUntil { ends.withLock { $0.count } == 3 }
+        #expect(received.withLock { $0 } == [0: Array(0..<500), 1: Array(0..<500), 2: Array(0..<500)])
+        #expect(ends.withLock { $0 } == [0: "OK", 1: "OK", 2: "failedPrecondition etcdserver: 100% done"])
         await connection.close()
     }
 }
