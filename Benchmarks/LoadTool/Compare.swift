@@ -1,5 +1,4 @@
 import ArgumentParser
-import EtcdClient
 import Foundation
 import TestSupport
 
@@ -171,12 +170,4 @@ func residentKilobytes(pid: Int32) -> Int {
 
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-}
-
-extension EtcdClient {
-    /// `connections` clients over a comma-separated endpoint list.
-    static func fromEndpointList(_ endpoints: String, connections: Int) throws -> [EtcdClient] {
-        try LoadRunner(endpoints: endpoints.split(separator: ",").map(String.init), connections: connections,
-                       clients: 1, total: 0, duration: nil, rate: nil).makeClients()
-    }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import EtcdClient
 import EtcdProto
 import Foundation
 
@@ -9,7 +8,8 @@ struct EtcdBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "etcd-benchmark",
         abstract: "Load any etcd v3 endpoint the way etcd's benchmark tool does.",
-        subcommands: [Put.self, Range.self, TxnPut.self, TxnMixed.self, WatchLatency.self, Compare.self])
+        subcommands: [Put.self, Range.self, TxnPut.self, TxnMixed.self, WatchLatency.self, WatchGet.self,
+                      LeaseKeepalive.self, Compare.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -19,11 +19,15 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Total number of requests.") var total = 10_000
     @Option(help: "Run for this many seconds instead of --total.") var duration: Double?
     @Option(help: "Maximum requests per second (0: unlimited).") var rate = 0
+    @Flag(help: "Send every request to the cluster's leader only.") var targetLeader = false
     @Flag(help: "Print the report as JSON.") var json = false
 
-    var runner: LoadRunner {
-        LoadRunner(
-            endpoints: endpoints.split(separator: ",").map(String.init), connections: conns, clients: clients,
+    /// The load as the flags describe it; with `--target-leader`, on the leader's endpoint only.
+    func runner() async throws -> LoadRunner {
+        var endpoints = endpoints.split(separator: ",").map(String.init)
+        if targetLeader { endpoints = [try await LoadRunner.leader(of: endpoints)] }
+        return LoadRunner(
+            endpoints: endpoints, connections: conns, clients: clients,
             total: total, duration: duration.map { .milliseconds(Int64($0 * 1000)) }, rate: rate > 0 ? rate : nil)
     }
 
@@ -38,11 +42,23 @@ struct CommonOptions: ParsableArguments {
 
     /// Runs `request` under this load and closes the connections afterwards.
     func measure(_ name: String, _ request: @escaping @Sendable (LoadConnection, Int) async throws -> Void) async throws -> LoadReport {
-        let runner = self.runner
+        let runner = try await self.runner()
         let connections = try await runner.makeConnections()
         let report = await runner.run(name: name, clients: connections, request)
         for client in connections { await client.close() }
         return report
+    }
+}
+
+/// The flags the watch workloads share with the others (they take no --clients or --total).
+struct EndpointOptions: ParsableArguments {
+    @Option(help: "Comma-separated client endpoints.") var endpoints = "127.0.0.1:2379"
+    @Flag(help: "Send every request to the cluster's leader only.") var targetLeader = false
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func common(conns: Int) throws -> CommonOptions {
+        try CommonOptions.parse(["--endpoints", endpoints, "--conns", "\(conns)"]
+                                + (targetLeader ? ["--target-leader"] : []) + (json ? ["--json"] : []))
     }
 }
 
@@ -136,18 +152,74 @@ struct TxnMixed: AsyncParsableCommand {
 struct WatchLatency: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch-latency", abstract: "Event latency from put to every watcher.")
-    @Option(help: "Comma-separated client endpoints.") var endpoints = "127.0.0.1:2379"
+    @OptionGroup var endpoints: EndpointOptions
     @Option(help: "Number of gRPC connections.") var conns = 10
     @Option(help: "Number of watch streams.") var watchers = 1000
     @Option(help: "Number of puts.") var putTotal = 100
     @Option(help: "Puts per second.") var putRate = 10
-    @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        let common = try CommonOptions.parse(["--endpoints", endpoints, "--conns", "\(conns)"] + (json ? ["--json"] : []))
-        let connections = try await common.runner.makeConnections()
+        let common = try endpoints.common(conns: conns)
+        let connections = try await common.runner().makeConnections()
         let report = try await Workloads.watchLatency(connections: connections, watchers: watchers, puts: putTotal, rate: putRate)
         for connection in connections { await connection.close() }
         try common.show(report)
+    }
+}
+
+struct WatchGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch-get",
+        abstract: "Serializable gets while many watchers catch up on past events (etcd's watch-get).")
+    @OptionGroup var endpoints: EndpointOptions
+    @Option(help: "Number of gRPC connections.") var conns = 1
+    @Option(help: "Total number of watchers.") var watchers = 10_000
+    @Option(help: "Number of watch streams the watchers share.") var streams = 1
+    @Option(help: "Number of events every watcher catches up on.") var events = 8
+
+    func run() async throws {
+        let common = try endpoints.common(conns: conns)
+        let runner = try await common.runner()
+        let connections = try await runner.makeConnections()
+        let getter = try await LoadConnection.connect(runner.endpoints[0])
+        let report = try await Workloads.watchGet(connections: connections, getter: getter, watchers: watchers,
+                                                  streams: streams, events: events)
+        for connection in connections + [getter] { await connection.close() }
+        try common.show(report)
+    }
+}
+
+struct LeaseKeepalive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lease-keepalive", abstract: "Benchmark lease keep-alives: one lease per client, renewed once per request.")
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let runner = try await common.runner()
+        let connections = try await runner.makeConnections()
+        var leases: [Int64] = []
+        for index in 0..<max(common.clients, 1) {
+            leases.append(try await connections[index % connections.count].leaseGrant(ttl: 100).id)
+        }
+        let granted = leases
+        let report = await runner.run(name: "lease-keepalive", clients: connections) { connection, sequence in
+            let answer = try await connection.leaseKeepAliveOnce(granted[sequence % granted.count])
+            // etcd answers an unknown lease with TTL 0 rather than an error.
+            if answer.ttl <= 0 { throw LoadError.leaseNotFound(answer.id) }
+        }
+        for connection in connections { await connection.close() }
+        try common.show(report)
+    }
+}
+
+enum LoadError: Error, CustomStringConvertible {
+    case leaseNotFound(Int64)
+    case noLeader([String])
+
+    var description: String {
+        switch self {
+        case .leaseNotFound(let id): "lease \(id) not found"
+        case .noLeader(let endpoints): "no leader among \(endpoints.joined(separator: ","))"
+        }
     }
 }

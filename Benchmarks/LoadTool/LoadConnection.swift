@@ -50,6 +50,20 @@ struct LoadConnection: Sendable {
         try await connection.unary("/etcdserverpb.KV/Txn", request)
     }
 
+    func leaseGrant(ttl: Int64) async throws -> Etcdserverpb_LeaseGrantResponse {
+        try await connection.unary("/etcdserverpb.Lease/LeaseGrant", Etcdserverpb_LeaseGrantRequest.with { $0.ttl = ttl })
+    }
+
+    /// One keep-alive of lease `id` on a stream of its own, as etcd's client's KeepAliveOnce:
+    /// the request, then the end of the request side, then the one answer.
+    func leaseKeepAliveOnce(_ id: Int64) async throws -> Etcdserverpb_LeaseKeepAliveResponse {
+        try await connection.unary("/etcdserverpb.Lease/LeaseKeepAlive", Etcdserverpb_LeaseKeepAliveRequest.with { $0.id = id })
+    }
+
+    func status() async throws -> Etcdserverpb_StatusResponse {
+        try await connection.unary("/etcdserverpb.Maintenance/Status", Etcdserverpb_StatusRequest())
+    }
+
     func close() async {
         await connection.close()
     }

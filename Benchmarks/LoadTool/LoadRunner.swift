@@ -1,4 +1,3 @@
-import EtcdClient
 import GRPCCore
 import Foundation
 import Synchronization
@@ -14,16 +13,16 @@ struct LoadRunner {
     var duration: Duration?
     var rate: Int?
 
-    /// One EtcdClient per connection, as etcd's benchmark opens `--conns` gRPC connections.
-    func makeClients() throws -> [EtcdClient] {
-        var configuration = EtcdClient.Configuration()
-        configuration.requestTimeout = .seconds(30)
-        configuration.keepaliveTime = nil
-        return try (0..<max(connections, 1)).map { index in
-            // Spread connections over the endpoints, as the benchmark's round-robin does.
-            let rotated = Array(endpoints[(index % endpoints.count)...] + endpoints[..<(index % endpoints.count)])
-            return try EtcdClient(endpoints: rotated, configuration: configuration)
+    /// The endpoint whose member is the leader (etcd's benchmark `--target-leader`): the one
+    /// whose status names itself as leader.
+    static func leader(of endpoints: [String]) async throws -> String {
+        for endpoint in endpoints {
+            guard let connection = try? await LoadConnection.connect(endpoint) else { continue }
+            let status = try? await connection.status()
+            await connection.close()
+            if let status, status.leader != 0, status.leader == status.header.memberID { return endpoint }
         }
+        throw LoadError.noLeader(endpoints)
     }
 
     /// `--conns` lean connections for the load itself, spread over the endpoints in turn.

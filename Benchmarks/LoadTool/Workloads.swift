@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdProto
 import Foundation
 import GRPCCore
+import LeanGRPC
 import Synchronization
 
 /// The requests of etcd's benchmark workloads, built from the same flags.
@@ -74,6 +75,94 @@ enum Workloads {
     }
 }
 
+extension Workloads {
+    /// etcd's watch-get: `events` puts of one key, then `watchers` watchers of that key from the
+    /// first of them, on `streams` watch streams (spread over `connections`), all catching up
+    /// from the history at once; meanwhile one client does serializable gets of another key on
+    /// `getter`, and their latencies are the report, until every watcher has every event.
+    static func watchGet(
+        connections: [LoadConnection], getter: LoadConnection, watchers: Int, streams: Int, events: Int
+    ) async throws -> LoadReport {
+        let key = Data("watchkey".utf8)
+        var firstRevision: Int64 = 0
+        for index in 0..<events {
+            let revision = try await connections[0].put(key, Data("\(index)".utf8)).header.revision
+            if index == 0 { firstRevision = revision }
+        }
+        let create = Etcdserverpb_WatchRequest.with {
+            $0.createRequest = .with {
+                $0.key = key
+                $0.startRevision = firstRevision
+            }
+        }
+        let probe = WatchGetProbe()
+        let expected = watchers * events
+        let gets = Task { () -> LoadReport in
+            var report = LoadReport(name: "get during watch (\(watchers) watchers on \(streams) streams, \(events) events each)")
+            let start = ContinuousClock.now
+            let giveUp = start + .seconds(120)
+            while probe.delivered < expected && probe.errors.isEmpty && !Task.isCancelled && ContinuousClock.now < giveUp {
+                let sent = ContinuousClock.now
+                do {
+                    _ = try await getter.get(Data("abc".utf8), serializable: true)
+                    report.record(latency: ContinuousClock.now - sent)
+                } catch {
+                    report.errors["\(error)", default: 0] += 1
+                    break
+                }
+            }
+            report.elapsed = ContinuousClock.now - start
+            return report
+        }
+        do {
+            let streamCount = max(1, min(streams, watchers))
+            var opened: [(LoadConnection, GRPCClientStream)] = []
+            for index in 0..<streamCount {
+                let connection = connections[index % connections.count]
+                let stream = try await connection.connection.openStream(
+                    "/etcdserverpb.Watch/Watch", create,
+                    onMessage: { probe.received($0) }, onEnd: { probe.ended($0) })
+                opened.append((connection, stream))
+            }
+            for index in streamCount..<max(watchers, streamCount) {
+                let (connection, stream) = opened[index % streamCount]
+                try await connection.connection.send(create, on: stream)
+            }
+        } catch {
+            gets.cancel()
+            throw error
+        }
+        var report = await gets.value
+        for (error, count) in probe.errors { report.errors[error, default: 0] += count }
+        if probe.delivered < expected {
+            report.errors["events not delivered within 120 s", default: 0] += expected - probe.delivered
+        }
+        return report
+    }
+}
+
+/// What the watch-get run's streams received: events counted, and anything that went wrong.
+private final class WatchGetProbe: Sendable {
+    private let state = Mutex<(delivered: Int, errors: [String: Int])>((0, [:]))
+
+    var delivered: Int { state.withLock { $0.delivered } }
+    var errors: [String: Int] { state.withLock { $0.errors } }
+
+    func received(_ bytes: [UInt8]) {
+        guard let response = try? Etcdserverpb_WatchResponse(serializedBytes: bytes) else {
+            return state.withLock { $0.errors["undecodable watch response", default: 0] += 1 }
+        }
+        state.withLock { state in
+            state.delivered += response.events.count
+            if response.canceled { state.errors["watch canceled: \(response.cancelReason)", default: 0] += 1 }
+        }
+    }
+
+    func ended(_ error: RPCError?) {
+        state.withLock { $0.errors[watchStreamEnd(error), default: 0] += 1 }
+    }
+}
+
 /// The watch-latency run's shared record: when each put was sent, and what the watch streams
 /// received. Written from the connections' event loops.
 private final class WatchLatencyProbe: Sendable {
@@ -120,7 +209,12 @@ private final class WatchLatencyProbe: Sendable {
     }
 
     func ended(_ error: RPCError?) {
-        state.withLock { $0.errors["watch stream ended: \(error.map { "\($0.code) \($0.message)" } ?? "OK")", default: 0] += 1 }
+        state.withLock { $0.errors[watchStreamEnd(error), default: 0] += 1 }
     }
 }
 
+
+/// How a watch stream's end is counted: every stream of these runs must last until it is closed.
+private func watchStreamEnd(_ error: RPCError?) -> String {
+    "watch stream ended: \(error.map { "\($0.code) \($0.message)" } ?? "OK")"
+}

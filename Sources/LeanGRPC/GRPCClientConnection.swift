@@ -61,27 +61,44 @@ public final class GRPCClientConnection: Sendable {
     }
 
     /// Opens a streaming call on `path` and sends `request` on it, leaving the request side
-    /// open. Every response message goes to `onMessage`, and the call's end (nil: status OK) to
-    /// `onEnd`, on the connection's event loop: both must be quick. Returns once the request is
-    /// written; the call lasts until the server ends it or the connection closes.
+    /// open for more (`send`). Every response message goes to `onMessage`, and the call's end
+    /// (nil: status OK) to `onEnd`, on the connection's event loop: both must be quick. Returns
+    /// once the request is written; the call lasts until the server ends it or the connection
+    /// closes.
+    @discardableResult
     public func openStream<Request: Message & Sendable>(
         _ path: String, _ request: Request,
         onMessage: @escaping @Sendable ([UInt8]) -> Void,
         onEnd: @escaping @Sendable (RPCError?) -> Void
-    ) async throws {
+    ) async throws -> GRPCClientStream {
         let bytes: [UInt8] = try request.serializedBytes()
         let handler = handler
         let receiver = GRPCClientHandler.StreamReceiver(onMessage: onMessage, onEnd: onEnd)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let id = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTP2StreamID, any Error>) in
             channel.eventLoop.execute {
-                handler.value.startStream(path: path, message: bytes, receiver: receiver, written: continuation)
+                handler.value.startStream(path: path, message: bytes, receiver: receiver, opened: continuation)
             }
+        }
+        return GRPCClientStream(id: id)
+    }
+
+    /// Sends one more request on a stream this connection opened; returns once it is written.
+    public func send<Request: Message & Sendable>(_ request: Request, on stream: GRPCClientStream) async throws {
+        let bytes: [UInt8] = try request.serializedBytes()
+        let handler = handler
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            channel.eventLoop.execute { handler.value.send(message: bytes, on: stream.id, written: continuation) }
         }
     }
 
     public func close() async {
         try? await channel.close()
     }
+}
+
+/// A streaming call of a `GRPCClientConnection`.
+public struct GRPCClientStream: Sendable {
+    let id: HTTP2StreamID
 }
 
 final class GRPCClientHandler: ChannelInboundHandler {
@@ -136,15 +153,39 @@ final class GRPCClientHandler: ChannelInboundHandler {
         }
     }
 
-    func startStream(path: String, message: [UInt8], receiver: StreamReceiver, written: CheckedContinuation<Void, any Error>) {
-        guard active, let promise = send(path: path, message: message, endStream: false, answer: .stream(receiver)) else {
-            return written.resume(throwing: RPCError(code: .unavailable, message: "connection closed"))
+    func startStream(path: String, message: [UInt8], receiver: StreamReceiver,
+                     opened: CheckedContinuation<HTTP2StreamID, any Error>) {
+        guard active, let (id, written) = send(path: path, message: message, endStream: false, answer: .stream(receiver)) else {
+            return opened.resume(throwing: RPCError(code: .unavailable, message: "connection closed"))
         }
-        promise.futureResult.whenComplete { result in written.resume(with: result) }
+        written.futureResult.whenComplete { result in opened.resume(with: result.map { id }) }
     }
 
-    /// Opens a stream with `message` as its first request; the promise of that message's write.
-    private func send(path: String, message: [UInt8], endStream: Bool, answer: Answer) -> EventLoopPromise<Void>? {
+    func send(message: [UInt8], on id: HTTP2StreamID, written: CheckedContinuation<Void, any Error>) {
+        guard let context, active, calls[id] != nil else {
+            return written.resume(throwing: RPCError(code: .unavailable, message: "stream closed"))
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { result in written.resume(with: result) }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(framed(message, context)))))),
+                      promise: promise)
+        scheduleFlush()
+    }
+
+    /// `message` in gRPC's framing: uncompressed, its length, its bytes.
+    private func framed(_ message: [UInt8], _ context: ChannelHandlerContext) -> ByteBuffer {
+        var buffer = context.channel.allocator.buffer(capacity: 5 + message.count)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(message.count))
+        buffer.writeBytes(message)
+        return buffer
+    }
+
+    /// Opens a stream with `message` as its first request: its id, and the promise of that
+    /// message's write.
+    private func send(path: String, message: [UInt8], endStream: Bool, answer: Answer)
+        -> (id: HTTP2StreamID, written: EventLoopPromise<Void>)?
+    {
         guard let context else { return nil }
         let id = nextStreamID
         nextStreamID = id.advanced(by: 2)
@@ -153,10 +194,7 @@ final class GRPCClientHandler: ChannelInboundHandler {
             ":method": "POST", ":scheme": "http", ":path": path, ":authority": authority,
             "content-type": "application/grpc", "te": "trailers",
         ]
-        var buffer = context.channel.allocator.buffer(capacity: 5 + message.count)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(message.count))
-        buffer.writeBytes(message)
+        let buffer = framed(message, context)
         // A frame HTTP/2 refuses to send ends its call; nothing else would.
         let written = context.eventLoop.makePromise(of: Void.self)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -167,7 +205,7 @@ final class GRPCClientHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: endStream)))),
                       promise: written)
         scheduleFlush()
-        return written
+        return (id, written)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

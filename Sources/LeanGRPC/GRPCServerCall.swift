@@ -66,7 +66,10 @@ public final class GRPCServerCall: Sendable {
         let connection = connection
         let streamID = streamID
         let errorMapping = errorMapping
-        run {
+        // Never run in place, even on the event loop: the caller may hold its own locks (the
+        // watch hub's), and a write's consequences (a stream found closed cancels its watches)
+        // would call back into it.
+        outbox.run(mayRunNow: false) {
             do {
                 let bytes: [UInt8] = try response.serializedBytes()
                 connection.value.finish(streamID: streamID, message: bytes, status: nil)
@@ -118,7 +121,10 @@ public final class GRPCServerCall: Sendable {
         let connection = connection
         let streamID = streamID
         let errorMapping = errorMapping
-        run {
+        // Never run in place, even on the event loop: the caller may hold its own locks (the
+        // watch hub's), and a write's consequences (a stream found closed cancels its watches)
+        // would call back into it.
+        outbox.run(mayRunNow: false) {
             do {
                 connection.value.send(streamID: streamID, message: try encode(), promise: self.unwrittenPromise(estimatedBytes))
             } catch {
@@ -143,36 +149,58 @@ public final class GRPCServerCall: Sendable {
 
 /// The work other threads hand one connection's event loop for its calls (messages, answers,
 /// ends), run in the order it was handed over: the first piece handed over while none is waiting
-/// queues one event-loop task, which runs every piece handed over by then. A store publication
+/// queues one event-loop task, which runs pieces until none is left. A store publication
 /// that feeds many watch streams of one connection so costs one hop, not one each; and since
 /// every write of a call goes through here, none can overtake another.
 final class ConnectionOutbox: Sendable {
+    private struct Waiting {
+        var bodies: [@Sendable () -> Void] = []
+        /// The event loop is running handed-over work: whatever is handed over meanwhile, even
+        /// from that work itself, runs after it in the same pass.
+        var running = false
+    }
+
     private let eventLoop: any EventLoop
-    private let waiting = Mutex<[@Sendable () -> Void]>([])
+    private let waiting = Mutex(Waiting())
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
     }
 
-    func run(_ body: @escaping @Sendable () -> Void) {
-        if eventLoop.inEventLoop {
-            // What is waiting was handed over first.
-            runWaiting()
-            body()
+    /// Runs `body` on the event loop after everything handed over before it: at once when called
+    /// there with nothing waiting and `mayRunNow`, else in a task.
+    func run(mayRunNow: Bool = true, _ body: @escaping @Sendable () -> Void) {
+        if mayRunNow && eventLoop.inEventLoop {
+            let runsNow = waiting.withLock { waiting in
+                if waiting.bodies.isEmpty && !waiting.running { return true }
+                waiting.bodies.append(body)
+                return false
+            }
+            if runsNow { body() } else { runWaiting() }
             return
         }
-        let first = waiting.withLock { waiting in
-            waiting.append(body)
-            return waiting.count == 1
+        let schedules = waiting.withLock { waiting in
+            waiting.bodies.append(body)
+            return waiting.bodies.count == 1 && !waiting.running
         }
-        if first { eventLoop.execute { self.runWaiting() } }
+        if schedules { eventLoop.execute { self.runWaiting() } }
     }
 
     private func runWaiting() {
-        let bodies = waiting.withLock { waiting in
-            defer { waiting.removeAll(keepingCapacity: true) }
-            return waiting
+        let starts = waiting.withLock { waiting in
+            defer { waiting.running = true }
+            return !waiting.running
         }
-        for body in bodies { body() }
+        guard starts else { return }
+        while let bodies = waiting.withLock({ waiting -> [@Sendable () -> Void]? in
+            if waiting.bodies.isEmpty {
+                waiting.running = false
+                return nil
+            }
+            defer { waiting.bodies.removeAll(keepingCapacity: true) }
+            return waiting.bodies
+        }) {
+            for body in bodies { body() }
+        }
     }
 }

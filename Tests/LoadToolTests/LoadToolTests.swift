@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// The load tool end to end, against Debian's etcd and ours alike: every request and every watch
-/// event is answered and counted, with no errors. (Its timings are the benchmarks' business,
+/// event is answered and counted, with no errors; `--target-leader` finds the leader. (Its timings are the benchmarks' business,
 /// never a test's.)
 @Suite(.serialized) struct LoadToolTests {
     static let servers: [(label: String, executable: @Sendable () throws -> String)] = [
@@ -26,8 +26,19 @@ import Testing
     static func run(against cluster: EtcdCluster) throws {
         let tool = try builtExecutable("etcd-benchmark")
         let puts = try report(tool, ["put", "--endpoints", cluster.endpoints, "--conns", "2", "--clients", "4",
-                                          "--total", "200", "--val-size", "16", "--json"])
+                                          "--total", "200", "--val-size", "16", "--target-leader", "--json"])
         #expect(puts.succeeded == 200 && puts.errors.isEmpty, "\(puts)")
+
+        // A lease per client, each renewed by keep-alives that must find it.
+        let keepalives = try report(tool, ["lease-keepalive", "--endpoints", cluster.endpoints, "--conns", "2",
+                                           "--clients", "4", "--total", "100", "--json"])
+        #expect(keepalives.succeeded == 100 && keepalives.errors.isEmpty, "\(keepalives)")
+
+        // 50 watchers on 2 streams catch up on 4 past events each while gets run; an event
+        // missing would be reported as an error.
+        let watchGet = try report(tool, ["watch-get", "--endpoints", cluster.endpoints, "--conns", "2",
+                                         "--watchers", "50", "--streams", "2", "--events", "4", "--json"])
+        #expect(watchGet.errors.isEmpty, "\(watchGet)")
 
         // 30 watch streams over 3 connections, 8 puts: 240 events, each timed once.
         let watch = try report(tool, ["watch-latency", "--endpoints", cluster.endpoints, "--conns", "3",
