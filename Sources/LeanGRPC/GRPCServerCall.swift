@@ -66,10 +66,7 @@ public final class GRPCServerCall: Sendable {
         let connection = connection
         let streamID = streamID
         let errorMapping = errorMapping
-        // Never run in place, even on the event loop: the caller may hold its own locks (the
-        // watch hub's), and a write's consequences (a stream found closed cancels its watches)
-        // would call back into it.
-        outbox.run(mayRunNow: false) {
+        run {
             do {
                 let bytes: [UInt8] = try response.serializedBytes()
                 connection.value.finish(streamID: streamID, message: bytes, status: nil)
