@@ -3,14 +3,14 @@ import TestSupport
 import Testing
 
 /// The load tool end to end, against Debian's etcd and ours alike: every request and every watch
-/// event is answered and counted, with no errors; `--target-leader` finds the leader. (Its timings are the benchmarks' business,
-/// never a test's.)
+/// event is answered and counted, with no errors; `--target-leader` finds the leader. (Its timings
+/// are the benchmarks' business, never a test's.)
 @Suite(.serialized) struct LoadToolTests {
     static let servers: [(label: String, executable: @Sendable () throws -> String)] = [
         ("reference", { EtcdMember.referenceExecutable }), ("ours", { try builtExecutable("etcd") }),
     ]
 
-    @Test(arguments: [0, 1]) func putsAndWatchEventsAreAllCounted(server: Int) async throws {
+    @Test(arguments: [0, 1]) func everyWorkloadCountsEveryRequestAndEvent(server: Int) async throws {
         let directory = try TemporaryDirectory(prefix: "load-tool-\(Self.servers[server].label)")
         defer { directory.remove() }
         let cluster = try await EtcdCluster.start(in: directory, size: 1, executable: try Self.servers[server].executable())
@@ -26,7 +26,7 @@ import Testing
     static func run(against cluster: EtcdCluster) throws {
         let tool = try builtExecutable("etcd-benchmark")
         let puts = try report(tool, ["put", "--endpoints", cluster.endpoints, "--conns", "2", "--clients", "4",
-                                          "--total", "200", "--val-size", "16", "--target-leader", "--json"])
+                                     "--total", "200", "--val-size", "16", "--target-leader", "--json"])
         #expect(puts.succeeded == 200 && puts.errors.isEmpty, "\(puts)")
 
         // A lease per client, each renewed by keep-alives that must find it.
@@ -42,7 +42,7 @@ import Testing
 
         // 30 watch streams over 3 connections, 8 puts: 240 events, each timed once.
         let watch = try report(tool, ["watch-latency", "--endpoints", cluster.endpoints, "--conns", "3",
-                                           "--watchers", "30", "--put-total", "8", "--put-rate", "40", "--json"])
+                                      "--watchers", "30", "--put-total", "8", "--put-rate", "40", "--json"])
         #expect(watch.succeeded == 240 && watch.errors.isEmpty, "\(watch)")
     }
 
