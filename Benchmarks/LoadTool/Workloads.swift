@@ -60,7 +60,7 @@ enum Workloads {
             try await connections[sequence % connections.count].put(key, Data("\(sequence)".utf8))
         }
         let delivered = ContinuousClock.now + .seconds(30)
-        while probe.latencies.count < watchers * puts && ContinuousClock.now < delivered {
+        while probe.timedCount < watchers * puts && ContinuousClock.now < delivered {
             try await Task.sleep(for: .milliseconds(10))
         }
         var report = LoadReport(name: name)
@@ -183,6 +183,9 @@ private final class WatchLatencyProbe: Sendable {
 
     var created: Int { state.withLock { $0.created } }
     var latencies: [Duration] { state.withLock { $0.latencies } }
+    /// How many events were timed so far. Polled while events arrive: taking the array itself
+    /// would make the next append on an event loop copy all of it.
+    var timedCount: Int { state.withLock { $0.latencies.count } }
     var errors: [String: Int] { state.withLock { $0.errors } }
 
     func sending(_ sequence: Int) {

@@ -21,4 +21,9 @@ package struct Event: Hashable, Sendable {
         self.kv = kv
         self.prevKV = prevKV
     }
+
+    /// The bytes of keys and values it carries: what makes a response large.
+    package var payloadBytes: Int {
+        kv.key.count + kv.value.count + (prevKV.map { $0.key.count + $0.value.count } ?? 0)
+    }
 }

@@ -310,8 +310,7 @@ package final class WatchHub: Sendable {
         var size = 0
         var cut = response.events.count
         for (index, event) in response.events.enumerated() {
-            size += event.kv.key.count + event.kv.value.count
-                + (event.prevKV.map { $0.key.count + $0.value.count } ?? 0)
+            size += event.payloadBytes
             if size > fragmentBytes {
                 cut = Swift.max(1, index)
                 break

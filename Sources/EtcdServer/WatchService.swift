@@ -162,11 +162,7 @@ private struct WatchStreamSink: WatchSink {
 
     func accept(_ next: WatchResponse) -> Bool {
         // What the client will hold until it is written: keys and values, and a little for the rest.
-        var bytes = 64
-        for event in next.events {
-            bytes += 32 + event.kv.key.count + event.kv.value.count
-            if let previous = event.prevKV { bytes += previous.key.count + previous.value.count }
-        }
+        let bytes = next.events.reduce(64) { total, event in total + 32 + event.payloadBytes }
         return response.post(estimatedBytes: bytes) { [self] in try message(for: next) }
     }
 
